@@ -1,0 +1,21 @@
+"""Where saewidgets keeps files it builds once and reuses (model cache, corpus, activations)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+
+def cache_dir(*parts: str) -> Path:
+    """The user cache folder (override with the SAEWIDGETS_CACHE environment variable)."""
+    root = os.environ.get("SAEWIDGETS_CACHE") or platformdirs.user_cache_dir("saewidgets")
+    path = Path(root).expanduser().joinpath(*parts)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def package_data(*parts: str) -> Path:
+    """A file shipped inside the package (the default SAE, its statistics and dashboards)."""
+    return Path(__file__).parent.joinpath("data", *parts)

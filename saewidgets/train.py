@@ -1,0 +1,303 @@
+"""Train a Top-K SAE (Gao et al. 2024) on residual-stream activations, fast on a CPU.
+
+The recipe: TopK activation, AuxK loss on dead latents, unit-norm decoder rows (with the gradient
+component along each row removed), encoder initialised as the decoder's transpose, ``b_dec`` from the
+data mean, Adam with the learning rate scaled by ``1/sqrt(d_sae / 2**14)``.
+
+Speed: the only dense product is the encoder's ``[batch, d_in] x [d_in, d_sae]``, used just to *select*
+the top k latents, so it runs in bfloat16 where the CPU supports it. The selected values are recomputed
+exactly in fp32, decoding is a gather of k rows (``embedding_bag``), and the backward pass touches only
+the k selected columns of the encoder. No ``[batch, d_sae]`` tensor is ever differentiated.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from . import activations as acts_mod
+from .hooks import HookPoint
+from .sae import SAE
+
+
+@dataclass
+class TrainConfig:
+    d_sae: int = 4096
+    k: int = 32
+    tokens: int = 300_000          # training tokens seen (epochs over the cache are allowed)
+    batch_size: int = 4096
+    lr: float | None = None        # default: 2e-4 / sqrt(d_sae / 2**14), Gao et al.
+    auxk_alpha: float = 1 / 32
+    k_aux: int | None = None       # default: d_in // 2
+    dead_tokens: int | None = None  # a latent is dead after this many tokens without firing
+    seed: int = 0
+    log_every: int = 10
+    select_dtype: str = "bfloat16"  # dtype of the selection matmul; "float32" to disable
+
+    def check(self, d_in: int) -> None:
+        if not 1 <= self.k < self.d_sae:
+            raise ValueError(f"k must be between 1 and d_sae - 1 (got k={self.k}, d_sae={self.d_sae}).")
+        if not d_in <= self.d_sae <= 2**21:
+            raise ValueError(f"d_sae must be between the model width {d_in} and 2,097,152 (got {self.d_sae}).")
+        if self.tokens < self.batch_size:
+            raise ValueError(f"tokens ({self.tokens}) must be at least one batch ({self.batch_size}).")
+
+
+class _TopKSelect(torch.autograd.Function):
+    """Top-k of ``x @ W_enc + b_enc`` per row (plus top-k_aux among dead latents), sparse backward."""
+
+    @staticmethod
+    def forward(ctx, x, W_enc, b_enc, k, k_aux, dead, select_dtype):
+        with torch.no_grad():
+            pre = torch.addmm(b_enc.to(select_dtype), x.to(select_dtype), W_enc.to(select_dtype))
+            idx = pre.topk(k, dim=-1, sorted=False).indices
+            aux_idx = None
+            if k_aux:
+                aux_idx = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False).indices
+            all_idx = idx if aux_idx is None else torch.cat([idx, aux_idx], dim=1)
+            # Values come from the selection matmul: bf16 rounding (~0.4%) costs nothing measurable in FVU,
+            # and the backward below is exact for whatever values were selected.
+            vals = pre.gather(1, all_idx).float()
+            del pre
+        ctx.save_for_backward(x, W_enc, all_idx)
+        ctx.mark_non_differentiable(all_idx)
+        return vals, all_idx
+
+    @staticmethod
+    def backward(ctx, g_vals, _g_idx):
+        x, W_enc, idx = ctx.saved_tensors
+        batch, kk = idx.shape
+        rows = torch.arange(batch, device=x.device).repeat_interleave(kk)
+        flat = idx.reshape(-1)
+        g = g_vals.reshape(-1).float()
+        # The gradient w.r.t. the pre-activations is non-zero only at the selected (row, latent) pairs.
+        g_pre_t = torch.sparse_coo_tensor(torch.stack([flat, rows]), g, (W_enc.shape[1], batch)).coalesce()
+        g_W = torch.sparse.mm(g_pre_t, x).t()
+        g_b = torch.zeros(W_enc.shape[1], device=x.device).index_add_(0, flat, g)
+        g_x = torch.sparse.mm(g_pre_t.t(), W_enc.t()) if ctx.needs_input_grad[0] else None
+        return g_x, g_W, g_b, None, None, None, None
+
+
+class TopKTrainer:
+    """Holds the SAE parameters and Adam state; ``step(x)`` trains on one batch."""
+
+    def __init__(self, d_in: int, cfg: TrainConfig, data_mean: torch.Tensor, device="cpu"):
+        cfg.check(d_in)
+        self.cfg, self.d_in = cfg, d_in
+        g = torch.Generator().manual_seed(cfg.seed)
+        W_dec = torch.randn(cfg.d_sae, d_in, generator=g)
+        W_dec /= W_dec.norm(dim=1, keepdim=True)
+        self.W_dec = W_dec.to(device).requires_grad_()
+        self.W_enc = W_dec.detach().t().contiguous().to(device).requires_grad_()
+        self.b_enc = torch.zeros(cfg.d_sae, device=device, requires_grad=True)
+        self.b_dec = data_mean.float().clone().to(device).requires_grad_()
+        lr = cfg.lr or 2e-4 / math.sqrt(cfg.d_sae / 2**14)
+        self.opt = torch.optim.Adam([self.W_enc, self.b_enc, self.W_dec, self.b_dec], lr=lr, eps=6.25e-10)
+        self.k_aux = cfg.k_aux or d_in // 2
+        self.since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
+        self.dead_tokens = cfg.dead_tokens or 1_000_000
+        self.tokens_seen = 0
+        self.skipped_steps = 0
+        self.select_dtype = _select_dtype(cfg.select_dtype)
+
+    def step(self, x: torch.Tensor) -> dict:
+        cfg = self.cfg
+        if not torch.isfinite(x).all():
+            self.skipped_steps += 1
+            if self.skipped_steps > 10:
+                raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
+            return {}
+        dead = self.since_fired > self.dead_tokens
+        k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
+        sae_in = x - self.b_dec
+        vals, idx = _TopKSelect.apply(sae_in, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
+        vals = F.relu(vals)
+        top_vals, top_idx = vals[:, :cfg.k], idx[:, :cfg.k]
+        recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
+        err = x - recon
+        total_var = (x - x.mean(0)).pow(2).sum()
+        fvu = err.pow(2).sum() / total_var
+        loss = fvu
+        aux = torch.zeros(())
+        if k_aux:
+            # AuxK: dead latents learn to explain what the live ones miss.
+            aux_recon = F.embedding_bag(idx[:, cfg.k:], self.W_dec, per_sample_weights=vals[:, cfg.k:], mode="sum")
+            e = err.detach()
+            aux = (e - aux_recon).pow(2).sum() / (e - e.mean(0)).pow(2).sum()
+            loss = loss + cfg.auxk_alpha * aux.nan_to_num(0.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            # Keep decoder rows unit-norm: drop the gradient along each row, then renormalise.
+            self.W_dec.grad -= (self.W_dec.grad * self.W_dec).sum(1, keepdim=True) * self.W_dec
+            self.opt.step()
+            self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
+            fired = torch.zeros_like(self.since_fired, dtype=torch.bool)
+            fired[top_idx[top_vals > 0]] = True
+            self.since_fired += len(x)
+            self.since_fired[fired] = 0
+        self.tokens_seen += len(x)
+        return {"loss": float(loss), "fvu": float(fvu), "aux_loss": float(aux),
+                "l0": float((top_vals > 0).sum(1).float().mean()),
+                "dead_fraction": float(dead.float().mean())}
+
+    def to_sae(self, hook_name: str, model_name: str, metadata: dict | None = None, dtype=torch.float32) -> SAE:
+        sae = SAE.create(self.d_in, self.cfg.d_sae, architecture="topk", k=self.cfg.k, hook_name=hook_name,
+                         model_name=model_name, apply_b_dec_to_input=True, **(metadata or {}))
+        with torch.no_grad():
+            sae.W_enc.copy_(self.W_enc)
+            sae.b_enc.copy_(self.b_enc)
+            sae.W_dec.copy_(self.W_dec)
+            sae.b_dec.copy_(self.b_dec)
+        return sae.to(dtype) if dtype != torch.float32 else sae
+
+    def state_dict(self) -> dict:
+        return {"W_enc": self.W_enc.detach(), "b_enc": self.b_enc.detach(), "W_dec": self.W_dec.detach(),
+                "b_dec": self.b_dec.detach(), "opt": self.opt.state_dict(), "since_fired": self.since_fired,
+                "tokens_seen": self.tokens_seen, "skipped_steps": self.skipped_steps}
+
+    def load_state_dict(self, state: dict) -> None:
+        with torch.no_grad():
+            for name in ("W_enc", "b_enc", "W_dec", "b_dec"):
+                getattr(self, name).copy_(state[name])
+        self.opt.load_state_dict(state["opt"])
+        self.since_fired = state["since_fired"]
+        self.tokens_seen, self.skipped_steps = state["tokens_seen"], state["skipped_steps"]
+
+
+def _select_dtype(name: str) -> torch.dtype:
+    if name == "bfloat16" and not _bf16_is_fast():
+        return torch.float32
+    return getattr(torch, name)
+
+
+_BF16_FAST: bool | None = None
+
+
+def _bf16_is_fast() -> bool:
+    """bf16 matmuls are ~3x faster than fp32 on CPUs with AVX512-BF16/AMX, and slower elsewhere."""
+    global _BF16_FAST
+    if _BF16_FAST is None:
+        a, b = torch.randn(512, 576), torch.randn(576, 2048)
+        times = {}
+        for dtype in (torch.float32, torch.bfloat16):
+            x, y = a.to(dtype), b.to(dtype)
+            x @ y
+            t = time.perf_counter()
+            for _ in range(5):
+                x @ y
+            times[dtype] = time.perf_counter() - t
+        _BF16_FAST = times[torch.bfloat16] < 0.8 * times[torch.float32]
+    return _BF16_FAST
+
+
+def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, device="cpu",
+        checkpoint_dir: str | Path | None = None, callback: Callable[[dict], None] | None = None,
+        log_file: str | Path | None = None, progress: bool = True, metadata: dict | None = None):
+    """Train on a fixed array of activations (epochs with a fresh shuffle each), return ``(SAE, history)``."""
+    n, d_in = acts.shape
+    if n < cfg.batch_size:
+        raise ValueError(f"only {n} activation rows; training needs at least one batch of {cfg.batch_size} "
+                         "(use more text or a smaller batch_size).")
+    sample = torch.from_numpy(np.asarray(acts[np.linspace(0, n - 1, min(n, 65536)).astype(int)], dtype=np.float32))
+    trainer = TopKTrainer(d_in, cfg, sample.mean(0), device)
+    history: list[dict] = []
+    ckpt = Path(checkpoint_dir) / "trainer.pt" if checkpoint_dir else None
+    if ckpt and ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)  # our own file, written below
+        trainer.load_state_dict(state["trainer"])
+        history = state["history"]
+    total_steps = cfg.tokens // cfg.batch_size
+    rng = np.random.default_rng(cfg.seed)
+    log = open(log_file, "a") if log_file else None
+    bar = tqdm(total=total_steps, initial=trainer.tokens_seen // cfg.batch_size, desc="train SAE", unit="step",
+               disable=not progress)
+    start = time.perf_counter()
+    try:
+        step = trainer.tokens_seen // cfg.batch_size
+        while step < total_steps:
+            order = rng.permutation(n)  # a new shuffle per epoch (same sequence on resume)
+            epoch_start = (step * cfg.batch_size) % n
+            for lo in range(epoch_start - epoch_start % cfg.batch_size, n - cfg.batch_size + 1, cfg.batch_size):
+                if step >= total_steps:
+                    break
+                rows = np.sort(order[lo:lo + cfg.batch_size])
+                x = torch.from_numpy(np.asarray(acts[rows], dtype=np.float32)).to(device)
+                metrics = trainer.step(x)
+                step += 1
+                bar.update(1)
+                if metrics and (step % cfg.log_every == 0 or step == total_steps):
+                    row = {"step": step, "tokens": trainer.tokens_seen, **metrics,
+                           "seconds": time.perf_counter() - start}
+                    history.append(row)
+                    bar.set_postfix(fvu=f"{metrics['fvu']:.3f}", l0=f"{metrics['l0']:.0f}",
+                                    dead=f"{metrics['dead_fraction']:.1%}")
+                    if log:
+                        log.write(json.dumps(row) + "\n")
+                        log.flush()
+                    if callback:
+                        callback(row)
+                if ckpt and step % 200 == 0:
+                    ckpt.parent.mkdir(parents=True, exist_ok=True)
+                    torch.save({"trainer": trainer.state_dict(), "history": history}, ckpt.with_suffix(".tmp"))
+                    ckpt.with_suffix(".tmp").replace(ckpt)
+    finally:
+        bar.close()
+        if log:
+            log.close()
+    meta = {**(metadata or {}), "training_tokens": trainer.tokens_seen, "train_config": asdict(cfg)}
+    return trainer.to_sae(hook_name, model_name, meta), pd.DataFrame(history)
+
+
+def train_sae(lab_or_model, corpus: Iterable[str] | str, layer=None, d_sae: int = 4096, k: int = 32,
+              tokens: int = 300_000, *, tokenizer=None, activation_tokens: int | None = None, seq_len: int = 128,
+              batch_size: int = 4096, lr: float | None = None, cache_dir: str | Path | None = None,
+              checkpoint_dir: str | Path | None = None, callback=None, log_file=None, progress: bool = True,
+              seed: int = 0, **config):
+    """Train a Top-K SAE on a model's residual stream; returns ``(sae, history_dataframe)``.
+
+    ``corpus``: texts (an iterable of strings, or one string). ``activation_tokens``: how many distinct
+    positions to collect (default: all ``tokens``; fewer means several epochs over them).
+    """
+    from .corpus import token_windows
+
+    model, tokenizer, name, point = _resolve_source(lab_or_model, tokenizer, layer)
+    if isinstance(corpus, str):
+        corpus = [corpus]
+    cfg = TrainConfig(d_sae=d_sae, k=k, tokens=tokens, batch_size=batch_size, lr=lr, seed=seed, **config)
+    cfg.check(model.config.hidden_size)
+    n_acts = activation_tokens or tokens
+    windows = token_windows(tokenizer, corpus, seq_len=seq_len)
+    acts = acts_mod.collect(model, point, windows, n_acts, path=cache_dir, progress=progress)
+    if len(acts) < batch_size:
+        raise ValueError(f"the corpus gave only {len(acts)} usable tokens; training needs at least "
+                         f"{batch_size} (one batch). Pass more text.")
+    metadata = {"model_name": name, "hook_name": point.name, "activation_tokens": int(len(acts)),
+                "seq_len": seq_len}
+    return fit(acts, cfg, point.name, name, device=next(model.parameters()).device,
+               checkpoint_dir=checkpoint_dir, callback=callback, log_file=log_file, progress=progress,
+               metadata=metadata)
+
+
+def _resolve_source(lab_or_model, tokenizer, layer):
+    if hasattr(lab_or_model, "model") and hasattr(lab_or_model, "tokenizer"):  # a Lab
+        lab = lab_or_model
+        point = HookPoint.parse(layer if layer is not None else lab.hook, lab.n_layers)
+        return lab.model, tokenizer or lab.tokenizer, lab.model_name, point
+    model = lab_or_model
+    if tokenizer is None:
+        raise ValueError("pass tokenizer= when training from a bare model (or pass a Lab from sw.load()).")
+    if layer is None:
+        raise ValueError("pass layer= (a layer number or a name like 'blocks.15.hook_resid_post').")
+    n_layers = model.config.num_hidden_layers
+    return model, tokenizer, getattr(model, "name_or_path", type(model).__name__), HookPoint.parse(layer, n_layers)
