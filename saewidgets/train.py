@@ -35,8 +35,9 @@ class TrainConfig:
     d_sae: int = 4096
     k: int = 32
     tokens: int = 300_000          # training tokens seen (epochs over the cache are allowed)
-    batch_size: int = 4096
-    lr: float | None = None        # default: 2e-4 / sqrt(d_sae / 2**14), Gao et al.
+    batch_size: int = 1024
+    lr: float | None = None        # default: 3e-3 / sqrt(d_sae / 4096) (Gao et al.'s scaling; tuned for short runs)
+    lr_decay_fraction: float = 0.2  # linear decay to zero over the last part of training
     auxk_alpha: float = 1 / 32
     k_aux: int | None = None       # default: d_in // 2
     dead_tokens: int | None = None  # a latent is dead after this many tokens without firing
@@ -79,9 +80,10 @@ class _TopKSelect(torch.autograd.Function):
         batch, kk = idx.shape
         rows = torch.arange(batch, device=x.device).repeat_interleave(kk)
         flat = idx.reshape(-1)
-        g = g_vals.reshape(-1).float()
+        g = g_vals.detach().reshape(-1).float()
         # The gradient w.r.t. the pre-activations is non-zero only at the selected (row, latent) pairs.
-        g_pre_t = torch.sparse_coo_tensor(torch.stack([flat, rows]), g, (W_enc.shape[1], batch)).coalesce()
+        g_pre_t = torch.sparse_coo_tensor(torch.stack([flat, rows]), g, (W_enc.shape[1], batch),
+                                          check_invariants=False).coalesce()
         g_W = torch.sparse.mm(g_pre_t, x).t()
         g_b = torch.zeros(W_enc.shape[1], device=x.device).index_add_(0, flat, g)
         g_x = torch.sparse.mm(g_pre_t.t(), W_enc.t()) if ctx.needs_input_grad[0] else None
@@ -101,17 +103,23 @@ class TopKTrainer:
         self.W_enc = W_dec.detach().t().contiguous().to(device).requires_grad_()
         self.b_enc = torch.zeros(cfg.d_sae, device=device, requires_grad=True)
         self.b_dec = data_mean.float().clone().to(device).requires_grad_()
-        lr = cfg.lr or 2e-4 / math.sqrt(cfg.d_sae / 2**14)
-        self.opt = torch.optim.Adam([self.W_enc, self.b_enc, self.W_dec, self.b_dec], lr=lr, eps=6.25e-10)
+        self.lr = cfg.lr or 3e-3 / math.sqrt(cfg.d_sae / 4096)
+        self.opt = torch.optim.Adam([self.W_enc, self.b_enc, self.W_dec, self.b_dec], lr=self.lr, eps=6.25e-10)
         self.k_aux = cfg.k_aux or d_in // 2
         self.since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
-        self.dead_tokens = cfg.dead_tokens or 1_000_000
+        self.dead_tokens = cfg.dead_tokens or min(1_000_000, max(cfg.tokens // 10, 10 * cfg.batch_size))
         self.tokens_seen = 0
         self.skipped_steps = 0
         self.select_dtype = _select_dtype(cfg.select_dtype)
 
     def step(self, x: torch.Tensor) -> dict:
         cfg = self.cfg
+        # Linear decay over the last lr_decay_fraction of the run.
+        progress = self.tokens_seen / cfg.tokens
+        decay_start = 1 - cfg.lr_decay_fraction
+        scale = 1.0 if progress < decay_start else max(0.0, (1 - progress) / cfg.lr_decay_fraction)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * scale
         if not torch.isfinite(x).all():
             self.skipped_steps += 1
             if self.skipped_steps > 10:
@@ -147,13 +155,14 @@ class TopKTrainer:
             self.since_fired += len(x)
             self.since_fired[fired] = 0
         self.tokens_seen += len(x)
-        return {"loss": float(loss), "fvu": float(fvu), "aux_loss": float(aux),
+        return {"loss": loss.item(), "fvu": fvu.item(), "aux_loss": aux.item(),
                 "l0": float((top_vals > 0).sum(1).float().mean()),
                 "dead_fraction": float(dead.float().mean())}
 
     def to_sae(self, hook_name: str, model_name: str, metadata: dict | None = None, dtype=torch.float32) -> SAE:
         sae = SAE.create(self.d_in, self.cfg.d_sae, architecture="topk", k=self.cfg.k, hook_name=hook_name,
-                         model_name=model_name, apply_b_dec_to_input=True, **(metadata or {}))
+                         model_name=model_name, apply_b_dec_to_input=True,
+                         **{k: v for k, v in (metadata or {}).items() if k not in ("hook_name", "model_name")})
         with torch.no_grad():
             sae.W_enc.copy_(self.W_enc)
             sae.b_enc.copy_(self.b_enc)
@@ -218,7 +227,7 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
         trainer.load_state_dict(state["trainer"])
         history = state["history"]
     total_steps = cfg.tokens // cfg.batch_size
-    rng = np.random.default_rng(cfg.seed)
+    steps_per_epoch = n // cfg.batch_size
     log = open(log_file, "a") if log_file else None
     bar = tqdm(total=total_steps, initial=trainer.tokens_seen // cfg.batch_size, desc="train SAE", unit="step",
                disable=not progress)
@@ -226,9 +235,10 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
     try:
         step = trainer.tokens_seen // cfg.batch_size
         while step < total_steps:
-            order = rng.permutation(n)  # a new shuffle per epoch (same sequence on resume)
-            epoch_start = (step * cfg.batch_size) % n
-            for lo in range(epoch_start - epoch_start % cfg.batch_size, n - cfg.batch_size + 1, cfg.batch_size):
+            epoch, offset = divmod(step, steps_per_epoch)
+            # A fresh shuffle per epoch, seeded by the epoch so a resumed run sees the same order.
+            order = np.random.default_rng([cfg.seed, epoch]).permutation(n)
+            for lo in range(offset * cfg.batch_size, steps_per_epoch * cfg.batch_size, cfg.batch_size):
                 if step >= total_steps:
                     break
                 rows = np.sort(order[lo:lo + cfg.batch_size])
@@ -255,13 +265,15 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
         bar.close()
         if log:
             log.close()
-    meta = {**(metadata or {}), "training_tokens": trainer.tokens_seen, "train_config": asdict(cfg)}
+    meta = {**(metadata or {}), "training_tokens": trainer.tokens_seen, "train_config": asdict(cfg),
+            # Dead as in the issue's target: no firing in the last min(1M, tokens) training tokens.
+            "dead_fraction_last_1M": float((trainer.since_fired >= min(1_000_000, trainer.tokens_seen)).float().mean())}
     return trainer.to_sae(hook_name, model_name, meta), pd.DataFrame(history)
 
 
 def train_sae(lab_or_model, corpus: Iterable[str] | str, layer=None, d_sae: int = 4096, k: int = 32,
               tokens: int = 300_000, *, tokenizer=None, activation_tokens: int | None = None, seq_len: int = 128,
-              batch_size: int = 4096, lr: float | None = None, cache_dir: str | Path | None = None,
+              batch_size: int = 1024, lr: float | None = None, cache_dir: str | Path | None = None,
               checkpoint_dir: str | Path | None = None, callback=None, log_file=None, progress: bool = True,
               seed: int = 0, **config):
     """Train a Top-K SAE on a model's residual stream; returns ``(sae, history_dataframe)``.

@@ -53,7 +53,7 @@ def gcide(tmp_path):
     root.mkdir()
     entries = {f"Word{i}": f"Word{i} \\Word\"{i}\\, n.\n   A thing numbered {i}, with {{cross}} "
                            f"references.\n   [1913 Webster]\n" for i in range(150)}
-    data, index, digits = b"", [], "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    data, index, digits = b"", [], corpus._B64_DIGITS
 
     def b64(n):
         out = ""
@@ -269,6 +269,7 @@ def test_html_to_text_keeps_main_and_pre():
         <html><head><title>T</title><script>var x;</script></head><body>
         <div class="nav">Navigation links</div>
         <div class="body" role="main"><h1>Title<a class="headerlink" href="#">¶</a></h1>
+        <nav class="contents"><ul><li>Table of contents</li></ul></nav>
         <p>Some   <b>bold</b>
         text.</p><pre>def f():
             return 1</pre></div><div class="footer">Footer</div></body></html>""")

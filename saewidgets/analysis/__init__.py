@@ -1,0 +1,1 @@
+"""Analysis of SAE features: statistics, dashboards, explanations, neighbours."""

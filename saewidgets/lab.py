@@ -1,0 +1,207 @@
+"""The ``Lab``: a language model, its tokenizer and an SAE on one hook point, behind the public API."""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+import pandas as pd
+import torch
+
+from . import steering as steering_mod
+from .activations import sink_mask
+from .hooks import HookPoint, decoder_layers, run_to
+from .models import DEFAULT_MODEL, load_model
+from .paths import package_data
+from .sae import SAE
+
+DEFAULT_SAE_DIR = package_data("default-sae")
+_VISIBLE = str.maketrans({" ": "·", "\n": "↵", "\t": "→", "\r": "␍"})
+
+
+def display_token(text: str) -> str:
+    """A token as a readable string with its whitespace visible (space ·, newline ↵, tab →)."""
+    return text.translate(_VISIBLE)
+
+
+@dataclass
+class FeatureActivations:
+    """SAE features of every token of a text. ``values[t, f]`` is feature f's activation on token t."""
+
+    text: str
+    tokens: list[str]            # display strings, whitespace visible
+    token_ids: list[int]
+    values: torch.Tensor         # [T, d_sae] float32; zero at attention-sink positions
+    sink: torch.Tensor           # [T] bool: attention-sink positions (the first token), left out of analysis
+    pieces: list[str] = field(default_factory=list)  # the raw decoded text of each token
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def top(self, k: int = 5) -> pd.DataFrame:
+        """The k strongest features of every token: columns token, position, feature, activation."""
+        if k < 1:
+            raise ValueError(f"k must be at least 1 (got {k}).")
+        k = min(k, self.values.shape[1])
+        vals, idx = self.values.topk(k, dim=1)
+        rows = [
+            (self.tokens[t], t, int(f), float(v))
+            for t in range(len(self.tokens)) if not self.sink[t]
+            for v, f in zip(vals[t].tolist(), idx[t].tolist()) if v > 0
+        ]
+        return pd.DataFrame(rows, columns=["token", "position", "feature", "activation"])
+
+    def feature(self, feature: int) -> pd.DataFrame:
+        """One feature's activation on every token."""
+        feature = steering_mod.check_feature(feature, self.values.shape[1])
+        return pd.DataFrame({"token": self.tokens, "position": range(len(self.tokens)),
+                             "activation": self.values[:, feature].tolist()})
+
+    def __repr__(self) -> str:
+        active = (self.values > 0).sum(1)[~self.sink].float()
+        l0 = f"{active.mean().item():.1f}" if len(active) else "0"
+        return f"FeatureActivations({len(self.tokens)} tokens, {self.values.shape[1]} features, mean L0 {l0})"
+
+
+class Lab:
+    """A model, tokenizer and SAE hooked at one residual-stream point. Build one with ``sw.load()``."""
+
+    def __init__(self, model, tokenizer, sae: SAE | None, hook: HookPoint, model_name: str):
+        self.model, self.tokenizer, self.sae, self.hook, self.model_name = model, tokenizer, sae, hook, model_name
+        self.n_layers = len(decoder_layers(model))
+        self.device = next(model.parameters()).device
+        self.context_length = getattr(model.config, "max_position_embeddings", None) or 2048
+
+    @property
+    def layer(self) -> int:
+        return self.hook.layer
+
+    def __repr__(self) -> str:
+        sae = f"SAE {self.sae.d_sae} features ({self.sae.cfg.architecture})" if self.sae else "no SAE"
+        return f"Lab({self.model_name}, {self.hook.name}, {sae}, {self.device})"
+
+    # ---- reading features
+
+    def tokenize(self, text: str) -> list[int]:
+        """Token ids with the BOS token first (it becomes the attention sink); long texts are truncated."""
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a string (got {type(text).__name__}).")
+        if not text.strip():
+            raise ValueError("empty prompt: pass some text, e.g. lab.encode('The Golden Gate Bridge').")
+        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        bos = self.tokenizer.bos_token_id
+        if bos is None:
+            bos = self.tokenizer.eos_token_id
+        if bos is not None and (not ids or ids[0] != bos):
+            ids = [bos] + ids
+        if len(ids) > self.context_length:
+            warnings.warn(f"the text has {len(ids)} tokens, more than the model's context of "
+                          f"{self.context_length}; only the first {self.context_length} are used.", stacklevel=3)
+            ids = ids[: self.context_length]
+        return ids
+
+    def activations(self, text: str) -> tuple[list[int], torch.Tensor]:
+        """Token ids and the residual stream ``[T, d_model]`` at the hook point (runs only up to it)."""
+        ids = self.tokenize(text)
+        acts = run_to(self.model, self.hook, torch.tensor([ids], device=self.device))
+        return ids, acts[0]
+
+    @torch.no_grad()
+    def encode(self, text: str) -> FeatureActivations:
+        """Per-token SAE features of ``text``. The model runs only up to the hook layer."""
+        sae = self._need_sae()
+        ids, acts = self.activations(text)
+        sink = sink_mask(acts[None])[0].cpu()
+        values = sae.encode(acts.to(sae.dtype)).float().cpu()
+        values[sink] = 0.0
+        pieces = [self.tokenizer.decode([i]) for i in ids]
+        return FeatureActivations(text, [display_token(p) for p in pieces], ids, values, sink, pieces)
+
+    # ---- generation and steering
+
+    def chat_ids(self, prompt: str, chat: bool = True) -> list[int]:
+        if not isinstance(prompt, str) or not prompt.strip():
+            raise ValueError("empty prompt: pass some text, e.g. lab.generate('Tell me about bridges').")
+        if chat and getattr(self.tokenizer, "chat_template", None):
+            ids = self.tokenizer.apply_chat_template([{"role": "user", "content": prompt}],
+                                                     add_generation_prompt=True, tokenize=True, return_dict=True)
+            return list(ids["input_ids"])
+        return self.tokenize(prompt)
+
+    @torch.no_grad()
+    def generate(self, prompt: str, steer: Mapping[int, float] | None = None, method: str = "clamp",
+                 max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = None,
+                 chat: bool = True) -> str:
+        """Generate a reply (greedy when ``temperature`` is 0); ``steer={feature: strength}`` steers it."""
+        if max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be at least 1 (got {max_new_tokens}).")
+        if temperature < 0:
+            raise ValueError(f"temperature must be 0 (greedy) or positive (got {temperature}).")
+        ids = self.chat_ids(prompt, chat)
+        room = self.context_length - len(ids)
+        if room < 1:
+            raise ValueError(f"the prompt has {len(ids)} tokens and fills the model's context of "
+                             f"{self.context_length}; shorten it.")
+        if seed is not None:
+            torch.manual_seed(seed)
+        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
+        cm = self.steering(steer, method) if steer else contextlib.nullcontext()
+        with cm:
+            out = self.model.generate(
+                torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), device=self.device),
+                max_new_tokens=min(max_new_tokens, room), pad_token_id=self.tokenizer.pad_token_id,
+                top_p=None, top_k=None, **sampling)
+        return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+
+    def steering(self, steer: Mapping[int, float], method: str = "clamp"):
+        """A context manager: inside it every forward of ``lab.model`` is steered."""
+        return steering_mod.steering(self.model, self._need_sae(), self.hook, steer, method)
+
+    def steering_vector(self, steer: Mapping[int, float]) -> torch.Tensor:
+        """The summed steering direction ``[d_model]`` (for use in other tools)."""
+        return steering_mod.steering_vector(self._need_sae(), steer)
+
+    def _need_sae(self) -> SAE:
+        if self.sae is None:
+            raise ValueError("this Lab has no SAE: pass sae=... to sw.load(), or train one with sw.train_sae(lab, texts).")
+        return self.sae
+
+
+def load(model: str | None = None, sae: str | SAE | None = None, layer=None, device="auto", dtype=None,
+         sae_id: str | None = None) -> Lab:
+    """Load a model and an SAE. With no arguments: SmolLM2-135M-Instruct and the project's own SAE, offline.
+
+    ``sae``: a local folder or file (SAELens, sparsify, Gemma Scope), a SAELens release (with ``sae_id``),
+    an HF repo id, or an ``SAE``. ``layer``: a layer number or a hook name; taken from the SAE when omitted.
+    """
+    lm, tokenizer, name = load_model(model, device=device, dtype=dtype)
+    n_layers = len(decoder_layers(lm))
+    if sae is None and name == DEFAULT_MODEL:
+        sae = DEFAULT_SAE_DIR
+    if isinstance(sae, (str, Path)):
+        sae = SAE.load(sae) if Path(sae).expanduser().exists() else SAE.from_pretrained(str(sae), sae_id)
+    if sae is not None:
+        sae = sae.to(lm.device)
+        sae.requires_grad_(False)
+        sae.check_width(lm.config.hidden_size)
+    hook = _hook_point(layer, sae, n_layers)
+    return Lab(lm, tokenizer, sae, hook, name)
+
+
+def _hook_point(layer, sae: SAE | None, n_layers: int) -> HookPoint:
+    sae_point = None
+    if sae is not None and sae.cfg.hook_name:
+        try:
+            sae_point = HookPoint.parse(sae.cfg.hook_name, n_layers)
+        except ValueError as err:
+            raise ValueError(f"the SAE was trained on {sae.cfg.hook_name!r}, which this model lacks: {err}") from None
+    if layer is None:
+        return sae_point or HookPoint(n_layers // 2)
+    point = HookPoint.parse(layer, n_layers)
+    if sae_point is not None and point != sae_point:
+        raise ValueError(f"layer {layer!r} does not match the SAE's hook point {sae_point.name!r}; "
+                         "omit layer= to use the SAE's own.")
+    return point
