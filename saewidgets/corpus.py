@@ -1135,10 +1135,14 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--target-tokens", type=int, default=6_000_000)
     b.add_argument("--heldout-fraction", type=float, default=0.02)
     b.add_argument("--max-share", type=float, default=0.25)
+    b.add_argument("--if-missing", action="store_true", help="do nothing when a corpus is already built")
     i = sub.add_parser("info", help="print the per-source table of a built corpus")
     i.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
     out = args.out if args.out is not None else default_dir()
+    if args.command == "build" and args.if_missing and _manifest(out) is not None:
+        print(f"corpus already built in {out}")
+        return 0
     if args.command == "build":
         try:
             manifest = build(out, target_tokens=args.target_tokens,

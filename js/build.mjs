@@ -1,0 +1,28 @@
+// Bundles every view in src/views/ into ../saewidgets/static/<view>.js: one self-contained ES module
+// per anywidget class, nothing fetched from a CDN at run time.
+// Usage: node build.mjs [--watch]   (with ANYWIDGET_HMR=1 in the kernel, a watched rebuild hot-reloads)
+import * as esbuild from "esbuild";
+import { readdirSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+const here = (path) => fileURLToPath(new URL(path, import.meta.url));
+const views = readdirSync(here("src/views")).filter((f) => f.endsWith(".ts"));
+const watch = process.argv.includes("--watch");
+
+const options = {
+  entryPoints: views.map((f) => here(`src/views/${f}`)),
+  outdir: here("../saewidgets/static"),
+  bundle: true,
+  format: "esm",
+  target: "es2020",
+  minify: !watch,
+  sourcemap: watch ? "inline" : false,
+  legalComments: "none",
+  logLevel: "info",
+};
+
+if (watch) {
+  await (await esbuild.context(options)).watch();
+} else {
+  await esbuild.build(options);
+}
