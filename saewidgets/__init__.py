@@ -11,7 +11,8 @@ from .lab import FeatureActivations, Lab, load
 from .models import ModelLoadError
 from .sae import SAE, SAELoadError
 from .train import train_sae
+from .training_curves import TrainingCurves
 
 __version__ = "0.1.0"
 __all__ = ["load", "Lab", "FeatureActivations", "SAE", "SAELoadError", "ModelLoadError", "HookPoint",
-           "train_sae", "evaluate", "__version__"]
+           "train_sae", "TrainingCurves", "evaluate", "__version__"]

@@ -164,6 +164,13 @@ class Lab:
         """The summed steering direction ``[d_model]`` (for use in other tools)."""
         return steering_mod.steering_vector(self._need_sae(), steer)
 
+    def with_sae(self, sae: SAE | str) -> "Lab":
+        """A Lab on the same model (shared, not copied) with another SAE, e.g. one from ``sw.train_sae``."""
+        if isinstance(sae, (str, Path)):
+            sae = SAE.load(sae)
+        sae = _prepare_sae(sae, self.model)
+        return Lab(self.model, self.tokenizer, sae, _hook_point(None, sae, self.n_layers), self.model_name)
+
     def _need_sae(self) -> SAE:
         if self.sae is None:
             raise ValueError("this Lab has no SAE: pass sae=... to sw.load(), or train one with sw.train_sae(lab, texts).")
@@ -184,11 +191,16 @@ def load(model: str | None = None, sae: str | SAE | None = None, layer=None, dev
     if isinstance(sae, (str, Path)):
         sae = SAE.load(sae) if Path(sae).expanduser().exists() else SAE.from_pretrained(str(sae), sae_id)
     if sae is not None:
-        sae = sae.to(lm.device)
-        sae.requires_grad_(False)
-        sae.check_width(lm.config.hidden_size)
+        sae = _prepare_sae(sae, lm)
     hook = _hook_point(layer, sae, n_layers)
     return Lab(lm, tokenizer, sae, hook, name)
+
+
+def _prepare_sae(sae: SAE, model) -> SAE:
+    sae.check_width(model.config.hidden_size)
+    sae = sae.to(next(model.parameters()).device)
+    sae.requires_grad_(False)
+    return sae
 
 
 def _hook_point(layer, sae: SAE | None, n_layers: int) -> HookPoint:

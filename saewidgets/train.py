@@ -265,6 +265,8 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
         bar.close()
         if log:
             log.close()
+        if callback is not None and hasattr(callback, "redraw"):
+            callback.redraw()  # show the last rows a throttled live plot skipped
     meta = {**(metadata or {}), "training_tokens": trainer.tokens_seen, "train_config": asdict(cfg),
             # Dead as in the target: no firing in the last min(1M, tokens) training tokens.
             "dead_fraction_last_1M": float((trainer.since_fired >= min(1_000_000, trainer.tokens_seen)).float().mean())}

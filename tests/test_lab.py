@@ -145,3 +145,10 @@ def test_lab_without_sae_explains_what_to_do(tiny_model_dir):
     with pytest.raises(ValueError, match="no SAE.*sw.train_sae"):
         lab.encode("hi")
     assert "no SAE" in repr(lab)
+
+
+def test_with_sae_shares_the_model(tiny_lab):
+    other = tiny_lab.with_sae(random_sae(d_sae=64, layer=1, seed=3))
+    assert other.model is tiny_lab.model and other.sae.d_sae == 64 and other.layer == 1
+    with pytest.raises(ValueError, match="48"):
+        tiny_lab.with_sae(random_sae(d_in=48))
