@@ -198,7 +198,11 @@ def load(model: str | None = None, sae: str | SAE | None = None, layer=None, dev
 
 def _prepare_sae(sae: SAE, model) -> SAE:
     sae.check_width(model.config.hidden_size)
-    sae = sae.to(next(model.parameters()).device)
+    device = next(model.parameters()).device
+    if device.type == "cpu" and sae.dtype == torch.float16:
+        sae = sae.float()  # CPUs have no fast fp16 matmul; the shipped fp16 weights run in fp32
+        sae.cfg.dtype = "float32"
+    sae = sae.to(device)
     sae.requires_grad_(False)
     return sae
 

@@ -152,3 +152,10 @@ def test_with_sae_shares_the_model(tiny_lab):
     assert other.model is tiny_lab.model and other.sae.d_sae == 64 and other.layer == 1
     with pytest.raises(ValueError, match="48"):
         tiny_lab.with_sae(random_sae(d_in=48))
+
+
+def test_sae_release_id_offline_is_one_clear_error(tiny_model_dir, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(sw.SAELoadError, match="^offline:") as info:
+        sw.load(model=str(tiny_model_dir), sae="someone/some-sae-repo", sae_id="layer_2", device="cpu")
+    assert info.value.__cause__ is None

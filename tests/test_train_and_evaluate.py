@@ -160,3 +160,18 @@ def test_evaluate_on_a_perfect_sae(tiny_model_dir):
 def test_evaluate_on_a_random_sae_is_worse(tiny_lab):
     m = sw.evaluate(tiny_lab, TEXTS[:40], max_tokens=2000, seq_len=32, progress=False)
     assert m["fvu"] > 0.1 and m["ce_loss_recovered"] < 0.999 and m["l0"] <= 8
+
+
+def test_disk_full_while_caching_is_a_clear_error(tiny_lab, tmp_path, monkeypatch):
+    import errno
+
+    from saewidgets.corpus import token_windows
+
+    def full(*_a, **_k):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(activations.np, "memmap", full)
+    windows = token_windows(tiny_lab.tokenizer, TEXTS, seq_len=32)
+    with pytest.raises(OSError, match="No space left on device.*free disk space"):
+        activations.collect(tiny_lab.model, HookPoint(2), windows, 1000, path=tmp_path, progress=False)
+    assert not (tmp_path / "acts.f16").exists() and not (tmp_path / "meta.json").exists()
