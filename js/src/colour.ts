@@ -56,8 +56,8 @@ export class ColourScale {
       const rgb = this.rgb((i + 1) / LEVELS);
       return {
         background: `rgb(${rgb.join(" ")})`,
-        // black text's contrast wins above luminance ≈ 0.18 (contrast ratio crossover)
-        text: luminance(rgb) > 0.18 ? "#111" : "#fff",
+        // black and white text have equal contrast at luminance ≈ 0.18; either side keeps WCAG AA (4.5)
+        text: luminance(rgb) > 0.18 ? "#000" : "#fff",
       };
     });
   }
