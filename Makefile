@@ -8,4 +8,5 @@ lab: setup
 	.venv/bin/jupyter lab --ip 127.0.0.1 notebooks/00-tour.ipynb
 
 test: setup
+	npm test --prefix js
 	.venv/bin/python -m pytest

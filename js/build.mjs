@@ -1,6 +1,6 @@
 // Bundles every view in src/views/ into ../saewidgets/static/<view>.js: one self-contained ES module
 // per anywidget class, nothing fetched from a CDN at run time.
-// Usage: node build.mjs [--watch]   (with ANYWIDGET_HMR=1 in the kernel, a watched rebuild hot-reloads)
+// Usage: node build.mjs [--watch]   (--watch rebuilds on every save; re-run the notebook cell to see it)
 import * as esbuild from "esbuild";
 import { readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";

@@ -91,7 +91,7 @@ class Lab:
             raise TypeError(f"text must be a string (got {type(text).__name__}).")
         if not text.strip():
             raise ValueError("empty prompt: pass some text, e.g. lab.encode('The Golden Gate Bridge').")
-        ids = self.tokenizer(text, add_special_tokens=False).input_ids
+        ids = self.tokenizer(text, add_special_tokens=False, verbose=False).input_ids
         bos = self.tokenizer.bos_token_id
         if bos is None:
             bos = self.tokenizer.eos_token_id
@@ -119,6 +119,12 @@ class Lab:
         values[sink] = 0.0
         pieces = [self.tokenizer.decode([i]) for i in ids]
         return FeatureActivations(text, [display_token(p) for p in pieces], ids, values, sink, pieces)
+
+    def heatmap(self, text, feature=None, *, k: int = 8, explanations=None):
+        """A live token heatmap of ``text`` (a string or a list of strings); ``widget.feature`` follows clicks."""
+        from .widgets.heatmap import heatmap  # imported here so `import saewidgets` stays light
+
+        return heatmap(self, text, feature, k=k, explanations=explanations)
 
     # ---- generation and steering
 

@@ -80,13 +80,11 @@ export class ColourScale {
   }
 }
 
-/** A legend bar with its two end labels, e.g. "0" and "4.2 = max activation". */
+/** A legend bar between its two end labels, e.g. "0" and "4.2 max"; `title` explains it on hover. */
 export function legend(scale: ColourScale, low: string, high: string, title: string): HTMLElement {
   const box = document.createElement("div");
   box.className = "saew-legend";
-  const heading = document.createElement("span");
-  heading.className = "saew-legend-title";
-  heading.textContent = title;
+  box.title = title;
   const lo = document.createElement("span");
   lo.textContent = low;
   const bar = document.createElement("span");
@@ -94,6 +92,6 @@ export function legend(scale: ColourScale, low: string, high: string, title: str
   bar.style.background = scale.gradient();
   const hi = document.createElement("span");
   hi.textContent = high;
-  box.append(heading, lo, bar, hi);
+  box.append(lo, bar, hi);
   return box;
 }

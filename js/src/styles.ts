@@ -36,9 +36,9 @@ export const css = String.raw`
   background: var(--saew-subtle);
 }
 .saew-btn:hover { border-color: var(--saew-accent); }
-.saew-legend { display: inline-flex; align-items: center; gap: 6px; color: var(--saew-muted); margin-left: auto; }
-.saew-legend-title { margin-right: 2px; }
-.saew-legend-bar { display: inline-block; width: 120px; height: 10px; border-radius: 2px; border: 1px solid var(--saew-border); }
+.saew-hm-controls { display: inline-flex; align-items: center; gap: 8px; margin-left: auto; }
+.saew-legend { display: inline-flex; align-items: center; gap: 6px; color: var(--saew-muted); }
+.saew-legend-bar { display: inline-block; width: 96px; height: 10px; border-radius: 2px; border: 1px solid var(--saew-border); }
 
 .saew-hm-error { color: var(--saew-error); border-left: 3px solid var(--saew-error); padding: 2px 8px; margin: 4px 0 8px; }
 .saew-hm-note { color: var(--saew-muted); font-size: 0.92em; margin: -2px 0 8px; }
@@ -46,7 +46,7 @@ export const css = String.raw`
 .saew-empty { color: var(--saew-muted); font-style: italic; padding: 6px 0; }
 
 .saew-hm-main { display: flex; flex-wrap: wrap; align-items: flex-start; gap: 10px 16px; }
-.saew-hm-prompts { flex: 1 1 26rem; min-width: 0; display: flex; flex-direction: column; gap: 10px; }
+.saew-hm-prompts { flex: 1 1 24rem; min-width: 0; display: flex; flex-direction: column; gap: 10px; }
 .saew-hm-meta { color: var(--saew-muted); font-size: 0.92em; margin-bottom: 2px; }
 .saew-hm-text {
   font-family: var(--saew-text-font); font-size: var(--jp-content-font-size1, 14px); line-height: 1.85;
@@ -54,7 +54,8 @@ export const css = String.raw`
   padding: 6px 8px; border: 1px solid var(--saew-border); border-radius: 4px; background: var(--saew-bg);
 }
 
-.saew-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; }
+/* the inset line keeps neighbouring tokens of one colour apart without moving the text */
+.saew-tok { border-radius: 3px; padding: 1px 0; cursor: pointer; box-shadow: inset -1px 0 0 var(--saew-bg); }
 .saew-tok:hover { outline: 1px solid var(--saew-fg); }
 .saew-tok.saew-pinned { outline: 2px solid var(--saew-accent); outline-offset: 1px; }
 .saew-tok.saew-sink { color: var(--saew-faint); background: none !important; }
@@ -65,7 +66,7 @@ export const css = String.raw`
 .saew-ws { opacity: 0.5; }
 
 .saew-hm-pinned {
-  flex: 0 1 22rem; min-width: 15rem; border: 1px solid var(--saew-border); border-radius: 4px;
+  flex: 0 1 19rem; min-width: 15rem; border: 1px solid var(--saew-border); border-radius: 4px;
   background: var(--saew-panel); padding: 6px 8px;
 }
 .saew-hm-pinned-head { display: flex; align-items: center; gap: 8px; margin-bottom: 4px; }

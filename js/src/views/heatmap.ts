@@ -76,7 +76,9 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
   input.placeholder = "#";
   pick.append(input);
   const legendSlot = el("span");
-  bar.append(mode, clear, pick, legendSlot);
+  const controls = el("span", "saew-hm-controls");
+  controls.append(pick, clear);
+  bar.append(mode, legendSlot, controls);
 
   const error = el("div", "saew-hm-error");
   error.setAttribute("role", "alert");
@@ -219,11 +221,14 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
     }
 
     const source = m.get("scale")?.source ?? "none";
-    const high = f === null ? "1" : `${formatValue(maxOf(f))} max`;
-    const title = f === null ? "activation ÷ feature max" : `feature #${f}`;
-    legendSlot.replaceChildren(legend(scale, "0", high, title));
+    if (f === null) {
+      legendSlot.replaceChildren(legend(scale, "0", "1 × max", "each token's strongest activation ÷ that feature's max activation"));
+    } else {
+      const max = formatValue(maxOf(f));
+      legendSlot.replaceChildren(legend(scale, "0", `${max} max`, `feature #${f}'s activation; its max activation is ${max}`));
+    }
     note.textContent =
-      source === "stats" ? "" : "This SAE has no activation statistics, so colours are scaled to each feature's maximum in the text shown here: they can't be compared with other heatmaps.";
+      source !== "text" ? "" : "This SAE has no activation statistics, so colours are scaled to each feature's maximum in the text shown here: they can't be compared with other heatmaps.";
     note.hidden = !note.textContent;
     const message = localError || m.get("error");
     error.textContent = message;
@@ -231,7 +236,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
   }
 
   function showPinned() {
-    for (const p of prompts) for (const s of p.spans) s.classList.remove("saew-pinned");
+    root.querySelector(".saew-pinned")?.classList.remove("saew-pinned");
     pinned.hidden = pin === null;
     if (pin === null) return pinned.replaceChildren();
     const p = prompts[pin.p];
