@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import os
 import shutil
 import tempfile
@@ -190,7 +189,6 @@ def _quiet():
 
     previous = hf_logging.get_verbosity()
     hf_logging.set_verbosity_error()
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     try:
         hf_logging.disable_progress_bar()
         with contextlib.redirect_stderr(io.StringIO()):
@@ -198,4 +196,3 @@ def _quiet():
     finally:
         hf_logging.enable_progress_bar()
         hf_logging.set_verbosity(previous)
-        logging.getLogger("transformers").setLevel(logging.WARNING)
