@@ -126,6 +126,22 @@ class Lab:
 
         return heatmap(self, text, feature, k=k, explanations=explanations)
 
+    def dashboard(self, feature: int, *, tokens: int | None = None, texts=None, progress: bool = True):
+        """One feature's dashboard as data: top and quantile examples, histogram, density, logit lens.
+
+        Shipped for the default SAE; for another SAE computed once over ``tokens`` tokens of the corpus (or
+        over ``texts``) with a progress bar, then cached. See ``saewidgets.analysis.dashboards``.
+        """
+        from .analysis.dashboards import feature_dashboard
+
+        return feature_dashboard(self, feature, tokens=tokens, texts=texts, progress=progress)
+
+    def feature(self, feature: int | None = None, **kwargs):
+        """A live feature card; link ``card.feature`` to a heatmap's ``feature`` to follow its clicks."""
+        from .widgets.feature_card import feature_card
+
+        return feature_card(self, feature, **kwargs)
+
     # ---- generation and steering
 
     def chat_ids(self, prompt: str, chat: bool = True) -> list[int]:

@@ -41,7 +41,7 @@ def main() -> None:
     ap.add_argument("--d-sae", type=int, default=16384)
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--activation-tokens", type=int, default=3_500_000, help="distinct training positions")
-    ap.add_argument("--tokens", type=int, default=7_000_000, help="training tokens (epochs over the cache)")
+    ap.add_argument("--tokens", type=int, default=5_000_000, help="training tokens (epochs over the cache)")
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--eval-tokens", type=int, default=40_000)
