@@ -55,16 +55,21 @@ class TrainConfig:
 
 
 class _TopKSelect(torch.autograd.Function):
-    """Top-k of ``x @ W_enc + b_enc`` per row (plus top-k_aux among dead latents), sparse backward."""
+    """Top-k of ``(acts - b_dec) @ W_enc + b_enc`` per row (plus top-k_aux among dead latents), sparse backward.
+
+    The activations are data (no gradient), so the backward needs only W_enc, b_enc and b_dec.
+    """
 
     @staticmethod
-    def forward(ctx, x, W_enc, b_enc, k, k_aux, dead, select_dtype):
+    def forward(ctx, acts, b_dec, W_enc, b_enc, k, k_aux, dead, select_dtype):
         with torch.no_grad():
+            x = acts - b_dec
             pre = torch.addmm(b_enc.to(select_dtype), x.to(select_dtype), W_enc.to(select_dtype))
             idx = pre.topk(k, dim=-1, sorted=False).indices
             aux_idx = None
             if k_aux:
-                aux_idx = pre.masked_fill(~dead, float("-inf")).topk(k_aux, dim=-1, sorted=False).indices
+                dead_idx = dead.nonzero().squeeze(1)  # few columns: select among them only
+                aux_idx = dead_idx[pre.index_select(1, dead_idx).topk(k_aux, dim=-1, sorted=False).indices]
             all_idx = idx if aux_idx is None else torch.cat([idx, aux_idx], dim=1)
             # Values come from the selection matmul: bf16 rounding (~0.4%) costs nothing measurable in FVU,
             # and the backward below is exact for whatever values were selected.
@@ -86,8 +91,9 @@ class _TopKSelect(torch.autograd.Function):
                                           check_invariants=False).coalesce()
         g_W = torch.sparse.mm(g_pre_t, x).t()
         g_b = torch.zeros(W_enc.shape[1], device=x.device).index_add_(0, flat, g)
-        g_x = torch.sparse.mm(g_pre_t.t(), W_enc.t()) if ctx.needs_input_grad[0] else None
-        return g_x, g_W, g_b, None, None, None, None
+        # b_dec enters every row as -b_dec, so its gradient is -sum_b (g_b W_enc^T) = -W_enc g_b.
+        g_b_dec = -(W_enc @ g_b) if ctx.needs_input_grad[1] else None
+        return None, g_b_dec, g_W, g_b, None, None, None, None
 
 
 class TopKTrainer:
@@ -127,8 +133,7 @@ class TopKTrainer:
             return {}
         dead = self.since_fired > self.dead_tokens
         k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
-        sae_in = x - self.b_dec
-        vals, idx = _TopKSelect.apply(sae_in, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
+        vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
         vals = F.relu(vals)
         top_vals, top_idx = vals[:, :cfg.k], idx[:, :cfg.k]
         recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec

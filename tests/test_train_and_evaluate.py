@@ -21,21 +21,22 @@ TEXTS = [f"Document {i}: the quick brown fox {i % 7} jumps over {i * 13 % 101} l
 
 def test_sparse_backward_matches_dense_autograd():
     torch.manual_seed(0)
-    x = torch.randn(16, 8, requires_grad=True)
+    acts = torch.randn(16, 8)
+    b_dec = torch.randn(8, requires_grad=True)
     W = torch.randn(8, 40, requires_grad=True)
     b = torch.randn(40, requires_grad=True)
     dead = torch.zeros(40, dtype=torch.bool)
     dead[30:] = True
-    vals, idx = _TopKSelect.apply(x, W, b, 4, 3, dead, torch.float32)
+    vals, idx = _TopKSelect.apply(acts, b_dec, W, b, 4, 3, dead, torch.float32)
     weights = torch.randn_like(vals)
     (vals * weights).sum().backward()
-    ours = [t.grad.clone() for t in (x, W, b)]
-    for t in (x, W, b):
+    ours = [t.grad.clone() for t in (b_dec, W, b)]
+    for t in (b_dec, W, b):
         t.grad = None
-    pre = x @ W + b
-    reference = (pre.gather(1, idx) * weights).sum()
-    reference.backward()
-    for mine, ref in zip(ours, (x.grad, W.grad, b.grad)):
+    pre = (acts - b_dec) @ W + b
+    torch.testing.assert_close(vals, pre.gather(1, idx).detach())
+    (pre.gather(1, idx) * weights).sum().backward()
+    for mine, ref in zip(ours, (b_dec.grad, W.grad, b.grad)):
         torch.testing.assert_close(mine, ref)
     assert (idx[:, 4:] >= 30).all()  # the AuxK picks come from dead latents only
 
