@@ -65,7 +65,16 @@ def max_activations(sae, features: list[int]) -> torch.Tensor:
         warnings.warn("this SAE has no max-activation statistics: steering strengths are in raw activation "
                       "units instead of multiples of each feature's maximum.", stacklevel=3)
         return torch.ones(len(features))
-    return stats["max_activation"][features].float()
+    top = stats["max_activation"].float()
+    unit = top[features].clone()
+    never = [f for f, u in zip(features, unit.tolist()) if u <= 0]
+    if never:
+        # A feature that never fired while the statistics were taken has no maximum of its own.
+        typical = top[top > 0].median() if (top > 0).any() else torch.tensor(1.0)
+        warnings.warn(f"feature(s) {never} never fired in the SAE's statistics (dead features); their strength "
+                      f"unit is the median maximum activation of the live features ({typical:.2f}).", stacklevel=3)
+        unit[unit <= 0] = typical
+    return unit
 
 
 def intervention(sae, steer: Mapping[int, float], method: str = "clamp"):

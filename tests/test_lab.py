@@ -159,3 +159,12 @@ def test_sae_release_id_offline_is_one_clear_error(tiny_model_dir, monkeypatch):
     with pytest.raises(sw.SAELoadError, match="^offline:") as info:
         sw.load(model=str(tiny_model_dir), sae="someone/some-sae-repo", sae_id="layer_2", device="cpu")
     assert info.value.__cause__ is None
+
+
+def test_steering_a_dead_feature_uses_a_typical_unit(tiny_lab):
+    from saewidgets.steering import max_activations
+
+    tiny_lab.sae.stats["max_activation"][9] = 0.0
+    with pytest.warns(UserWarning, match=r"\[9\] never fired"):
+        unit = max_activations(tiny_lab.sae, [9, 10])
+    assert unit.tolist() == [2.0, 2.0]
