@@ -32,8 +32,10 @@ def evaluate(lab, texts: Iterable[str] | str, max_tokens: int = 20_000, seq_len:
     from .corpus import token_windows
 
     sae = lab._need_sae()
-    if isinstance(texts, str):
-        texts = [texts]
+    texts = [texts] if isinstance(texts, str) else list(texts)
+    if len(texts) < 256:  # a handful of short texts: shrink the window so they fill at least one
+        ids = lab.tokenizer(texts, add_special_tokens=False, verbose=False).input_ids
+        seq_len = max(2, min(seq_len, sum(len(i) + 1 for i in ids)))
     windows = []
     for window in token_windows(lab.tokenizer, texts, seq_len=seq_len):
         windows.append(torch.as_tensor(window))
