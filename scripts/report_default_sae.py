@@ -39,6 +39,7 @@ def curves(history: pd.DataFrame, out: Path) -> None:
         ax.set_xlabel("training tokens (millions)")
         ax.grid(alpha=0.3)
     axes[0, 1].set_ylim(0, min(1, history.fvu.max()))
+    axes[1, 0].set_ylim(0, history.l0.max() * 1.25)
     fig.tight_layout()
     fig.savefig(out, dpi=110)
 
