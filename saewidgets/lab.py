@@ -117,7 +117,7 @@ class Lab:
         sink = sink_mask(acts[None])[0].cpu()
         values = sae.encode(acts.to(sae.dtype)).float().cpu()
         values[sink] = 0.0
-        pieces = [self.tokenizer.decode([i]) for i in ids]
+        pieces = self.tokenizer.batch_decode([[i] for i in ids])  # one call into the Rust tokenizer
         return FeatureActivations(text, [display_token(p) for p in pieces], ids, values, sink, pieces)
 
     def heatmap(self, text, feature=None, *, k: int = 8, explanations=None):

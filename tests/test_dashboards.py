@@ -333,3 +333,16 @@ def test_card_links_to_a_heatmap(card, tiny_lab):
     card.feature = 3  # a neighbour clicked in the card recolours the heatmap
     assert hm.feature == 3
     link.unlink()
+
+
+@pytest.mark.integration
+def test_shipped_dashboards_belong_to_the_shipped_sae(default_lab):
+    path = dash.shipped_path()
+    assert path.exists(), "ship dashboards: python -m saewidgets.analysis.dashboards --minutes 11"
+    assert path.stat().st_size < 40e6
+    assert dash.Dashboards.header(path)["sae"] == dash.fingerprint(default_lab.sae)  # rebuilt with the SAE
+    d, source = dash.dashboards(default_lab)
+    assert source == "shipped" and d.d_sae == default_lab.sae.d_sae
+    live = int(np.argmax(d.arrays["frequency"]))
+    card = default_lab.dashboard(live)
+    assert len(card.examples) == 20 and card.quantiles["interval"].nunique() == 10
