@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_engine.py            # prints a Markdown table; results go in docs/benchmarks.md
 
 - encode/forward: ``lab.encode`` on 512 tokens (runs to layer 15, then the SAE) against a plain
-  ``model(input_ids)`` forward of the same 512 tokens (all 30 layers and the LM head); median of 7 runs each.
+  ``model(input_ids)`` forward of the same 512 tokens (all 30 layers and the LM head); median of 7 runs each, alternating.
 - load: ``sw.load()`` in a fresh Python process (imports included) with the safetensors cache built;
   first-run conversion from the GGUF measured into an empty temporary cache.
 - memory: peak resident set size of a fresh process after ``sw.load()`` (ru_maxrss).
@@ -29,14 +29,16 @@ print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_SELF).ru_maxrs
 """
 
 
-def timed(fn, repeats=7):
-    fn()  # warm-up
-    times = []
+def timed_pair(a, b, repeats=7):
+    """Median times of a and b, run alternately so a changing load on the machine hits both alike."""
+    a(), b()  # warm-up
+    times_a, times_b = [], []
     for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+        for fn, times in ((a, times_a), (b, times_b)):
+            t = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t)
+    return statistics.median(times_a), statistics.median(times_b)
 
 
 def fresh_process(snippet: str, env=None) -> list[float]:
@@ -55,9 +57,11 @@ def main() -> None:
     prompt = lab.tokenizer.decode(ids[1:])
     n_tokens = len(lab.tokenize(prompt))
     batch = torch.tensor([ids])
-    with torch.no_grad():
-        forward = timed(lambda: lab.model(input_ids=batch, use_cache=False))
-    encode = timed(lambda: lab.encode(prompt))
+    def forward_pass():
+        with torch.no_grad():
+            lab.model(input_ids=batch, use_cache=False)
+
+    encode, forward = timed_pair(lambda: lab.encode(prompt), forward_pass)
 
     load_seconds, rss_mb = fresh_process(LOAD_SNIPPET)
     with tempfile.TemporaryDirectory() as cache:
