@@ -26,10 +26,11 @@ CELLS = [
     f"        {TEXT!r}, 'def add(a, b):\\n    return a + b\\n', 'Once upon a time, a cat slept in the sun. ']],\n"
     "        progress=False)\n"
     f"fa = lab.encode({TEXT!r})\n"
-    "top = fa.top(k=1)\n"
-    "first = int(top[top.token.str.contains('Bridge')].feature.iloc[0])",
+    "top = fa.top(k=5)  # the rarest strong feature of the sentence: a specific one, good to look at\n"
+    "density = lab.sae.stats.get('frequency', lab.sae.stats['max_activation'])\n"
+    "first = int(min(top.feature, key=lambda f: float(density[f])))",
     "card = lab.feature(first)\ncard",
-    f"hm = lab.heatmap({TEXT!r})\n"
+    f"hm = lab.heatmap({TEXT!r}, feature=first)\n"
     "linked = lab.feature(first)\n"
     "link = traitlets.link((hm, 'feature'), (linked, 'feature'))\n"
     "ipywidgets.VBox([hm, linked])",
@@ -40,11 +41,12 @@ CELLS = [
     "                  'negative': [t['token'] for t in c['logits']['negative']]}))",
 ]
 CARD = ".saew-card"
+VIEWPORT = (1200, 2400)  # tall enough that screenshots hold a whole card
 
 
 @pytest.fixture(scope="module")
 def nb(open_notebook):
-    nb = open_notebook("feature-card.ipynb", CELLS)
+    nb = open_notebook("feature-card.ipynb", CELLS, viewport=VIEWPORT)
     nb.run_all(timeout=600)
     nb.cell(1).locator(f"{CARD} .saew-ex").first.wait_for()
     nb.cell(2).locator(f"{CARD} .saew-ex").first.wait_for()
@@ -126,14 +128,14 @@ def test_out_of_range_feature_shows_the_error(nb):
 def test_resizes_with_the_cell(nb):
     view = nb.cell(1).locator(CARD)
     wide = view.bounding_box()["width"]
-    nb.page.set_viewport_size({"width": 640, "height": 900})
+    nb.page.set_viewport_size({"width": 640, "height": VIEWPORT[1]})
     try:
         nb.page.wait_for_function("([el, w]) => el.getBoundingClientRect().width < w - 100",
                                   arg=[view.element_handle(), wide])
         assert view.evaluate("el => el.scrollWidth <= el.clientWidth + 1")  # wraps and clips, no sideways scrolling
         nb.screenshot("card-narrow", view)
     finally:
-        nb.page.set_viewport_size({"width": 1200, "height": 900})
+        nb.page.set_viewport_size({"width": VIEWPORT[0], "height": VIEWPORT[1]})
 
 
 def test_dark_theme(nb):

@@ -1,0 +1,317 @@
+// Feature card (Python side: saewidgets/widgets/feature_card.py). Python sends the shown feature's
+// dashboard in `card`; the view draws it and sends back only intents: a feature to show (neighbour
+// click, typed index) through the `feature` traitlet, and requests for quantile examples as custom
+// messages carrying an id, answered in the `quantiles` traitlet with the same id.
+import type { AnyModel, RenderProps } from "@anywidget/types";
+import { decodeInt, type Payload } from "../codecs";
+import { cardCss } from "../card_styles";
+import { ColourScale, legend } from "../colour";
+import { exampleList, loadExamples, type ExamplesPayload } from "../examples";
+import { formatValue } from "../features";
+import { histogram } from "../histogram";
+import { css } from "../styles";
+import { isDark, watchTheme } from "../theme";
+import { visibleWhitespace } from "../tokens";
+
+interface TokenValue {
+  token: string;
+  value: number;
+}
+
+export interface CardPayload {
+  feature: number;
+  stats: { max: number; frequency: number; mean: number; scale: number; tokens: number; source: string; texts: string };
+  explanation: { kind: string; text: string; tokens?: TokenValue[] };
+  histogram: { counts: Payload; hi: number };
+  logits: { positive: TokenValue[]; negative: TokenValue[] };
+  neighbours: { feature: number; cosine: number; explanation: string }[];
+  examples: ExamplesPayload;
+}
+
+export interface QuantilesPayload {
+  id?: number;
+  feature?: number;
+  intervals?: { label: string; examples: ExamplesPayload }[];
+  error?: string;
+}
+
+export interface FeatureCardState {
+  feature: number | null;
+  d_sae: number;
+  card: CardPayload | Record<string, never>;
+  quantiles: QuantilesPayload;
+  error: string;
+}
+
+function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text) node.textContent = text;
+  return node;
+}
+
+function percent(p: number): string {
+  if (p <= 0) return "0%";
+  if (p >= 0.01) return `${(p * 100).toFixed(1)}%`;
+  return `${(p * 100).toPrecision(2)}%`;
+}
+
+function tokensCount(n: number): string {
+  return n >= 1e6 ? `${(n / 1e6).toFixed(1)}M` : n >= 1e3 ? `${Math.round(n / 1e3)}k` : String(n);
+}
+
+function panel(title: string, ...children: Node[]): HTMLElement {
+  const box = el("section", "saew-panel");
+  box.append(el("h4", "", title), ...children);
+  return box;
+}
+
+function logitColumn(head: string, rows: TokenValue[], kind: "pos" | "neg"): HTMLElement {
+  const col = el("div", "saew-logits-col");
+  col.append(el("div", "saew-logits-head", head));
+  for (const r of rows) {
+    const line = el("div", `saew-logit saew-${kind}`);
+    line.append(el("span", "saew-chip", visibleWhitespace(r.token)), el("span", "saew-logit-value", formatValue(r.value)));
+    col.append(line);
+  }
+  return col;
+}
+
+function isCard(c: FeatureCardState["card"]): c is CardPayload {
+  return c !== null && typeof c === "object" && "feature" in c;
+}
+
+export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, "model" | "el">) {
+  const m = model as AnyModel<FeatureCardState>;
+  const root = el("div", "saew-root saew-card");
+  const style = el("style");
+  style.textContent = css + cardCss;
+
+  const head = el("div", "saew-card-head");
+  const title = el("h3", "saew-card-title");
+  const status = el("span", "saew-card-status");
+  const pick = el("label", "saew-hm-pick", "go to");
+  const input = el("input");
+  input.type = "number";
+  input.min = "0";
+  input.step = "1";
+  input.placeholder = "#";
+  pick.append(input);
+  head.append(title, status, pick);
+  const error = el("div", "saew-hm-error");
+  error.setAttribute("role", "alert");
+  const body = el("div", "saew-card-body");
+  root.append(style, head, error, body);
+  host.replaceChildren(root);
+
+  let scale = new ColourScale(isDark(host));
+  let localError = "";
+  let nextRequest = 1;
+  let pending: { id: number; feature: number } | null = null; // the quantile request we wait for
+  let quantilesBox: HTMLElement | null = null;
+
+  const card = () => m.get("card");
+
+  function showError() {
+    const text = localError || m.get("error");
+    error.textContent = text;
+    error.hidden = !text;
+  }
+
+  function header() {
+    const f = m.get("feature");
+    const c = card();
+    title.textContent = isCard(c) ? `Feature #${c.feature}` : "Feature card";
+    const loading = f !== null && (!isCard(c) || c.feature !== f);
+    root.classList.toggle("saew-loading", loading);
+    status.textContent = loading ? `loading #${f}…` : "";
+    input.max = String(m.get("d_sae") - 1);
+    showError();
+  }
+
+  // ---- the card itself
+
+  function explanation(c: CardPayload): HTMLElement {
+    const box = el("div", "saew-card-expl");
+    box.append(el("span", "saew-card-expl-kind", `${c.explanation.kind}:`));
+    const tokens = c.explanation.tokens ?? [];
+    if (tokens.length) {
+      for (const t of tokens) {
+        const chip = el("span", "saew-chip", visibleWhitespace(t.token));
+        chip.title = `mean activation ${formatValue(t.value)}`;
+        box.append(chip);
+      }
+    } else {
+      box.append(el("span", "", c.explanation.text || "—"));
+    }
+    return box;
+  }
+
+  function stats(c: CardPayload): HTMLElement {
+    const box = el("div", "saew-card-stats");
+    const stat = (name: string, value: string, hint: string) => {
+      const s = el("span");
+      s.title = hint;
+      s.append(`${name} `, el("b", "", value));
+      box.append(s);
+    };
+    stat("density", percent(c.stats.frequency), "share of tokens on which the feature fires");
+    stat("max", formatValue(c.stats.max), "largest activation in the analysed text");
+    stat("mean when firing", formatValue(c.stats.mean), "mean activation over the tokens where it fires");
+    const where = c.stats.texts === "custom" ? "your texts" : "the training corpus";
+    box.append(el("span", "", `from ${tokensCount(c.stats.tokens)} tokens of ${where} (${c.stats.source})`));
+    return box;
+  }
+
+  function neighbours(c: CardPayload): HTMLElement {
+    const list = el("div", "saew-nbs");
+    if (c.neighbours.length === 0) list.append(el("span", "saew-empty", "none"));
+    for (const n of c.neighbours) {
+      const b = el("button", "saew-nb");
+      b.type = "button";
+      b.dataset.feature = String(n.feature);
+      b.title = `open feature #${n.feature} (cosine ${n.cosine.toFixed(3)} of the decoder directions)`;
+      b.append(el("span", "saew-nb-id", `#${n.feature}`), el("span", "saew-nb-cos", n.cosine.toFixed(2)),
+        el("span", "saew-nb-expl", n.explanation));
+      list.append(b);
+    }
+    return list;
+  }
+
+  function quantilesSection(c: CardPayload): HTMLElement {
+    const section = el("section", "saew-card-section");
+    const top = el("div", "saew-card-section-head");
+    top.append(el("h4", "", "Examples across activation quantiles"));
+    const button = el("button", "saew-btn", "show");
+    button.type = "button";
+    button.dataset.action = "quantiles";
+    button.title = "a random sample of the feature's firings, from the weakest tenth to the strongest";
+    top.append(button);
+    quantilesBox = el("div", "saew-q");
+    section.append(top, quantilesBox);
+    showQuantiles(c);
+    return section;
+  }
+
+  function showQuantiles(c: CardPayload) {
+    if (!quantilesBox) return;
+    const q = m.get("quantiles");
+    const button = root.querySelector<HTMLButtonElement>("[data-action=quantiles]");
+    if (pending && pending.feature === c.feature && !(q?.id === pending.id)) {
+      quantilesBox.replaceChildren(el("div", "saew-hint", "loading…"));
+      if (button) button.disabled = true;
+      return;
+    }
+    if (button) button.disabled = false;
+    if (!q || q.feature !== c.feature || !q.intervals) {
+      quantilesBox.replaceChildren();
+      return;
+    }
+    if (button) button.hidden = true;
+    if (q.error) return quantilesBox.replaceChildren(el("div", "saew-hm-error", q.error));
+    if (q.intervals.length === 0) return quantilesBox.replaceChildren(el("div", "saew-empty", "no firings sampled"));
+    const parts: HTMLElement[] = [];
+    // strongest quantile first, as the top examples above
+    for (const interval of [...q.intervals].reverse()) {
+      parts.push(el("div", "saew-q-group", `quantile ${interval.label} of firings`));
+      parts.push(exampleList(loadExamples(interval.examples), scale, c.stats.scale));
+    }
+    quantilesBox.replaceChildren(...parts);
+  }
+
+  function draw() {
+    header();
+    const c = card();
+    quantilesBox = null;
+    if (m.get("feature") === null || !isCard(c)) {
+      body.replaceChildren(el("div", "saew-empty",
+        "No feature selected. Click a feature in a heatmap linked to this card, or set card.feature in Python."));
+      return;
+    }
+    const counts = decodeInt(c.histogram.counts).data;
+    const panels = el("div", "saew-card-panels");
+    const logits = el("div", "saew-logits");
+    logits.append(logitColumn("promotes", c.logits.positive, "pos"), logitColumn("suppresses", c.logits.negative, "neg"));
+    panels.append(
+      panel("Activations", histogram(counts, c.histogram.hi, c.stats.scale, c.stats.mean, scale)),
+      panel("Logit lens", logits),
+      panel("Neighbours (decoder cosine)", neighbours(c)),
+    );
+    const examples = el("section", "saew-card-section");
+    const exHead = el("div", "saew-card-section-head");
+    exHead.append(el("h4", "", "Top activations"), legend(scale, "0", `${formatValue(c.stats.scale)} max`,
+      "colour = activation ÷ the feature's maximum activation"));
+    const ex = loadExamples(c.examples);
+    examples.append(exHead, exampleList(ex, scale, c.stats.scale));
+    body.replaceChildren(explanation(c), stats(c), panels, examples, quantilesSection(c));
+  }
+
+  // ---- intents
+
+  function select(f: number) {
+    localError = "";
+    m.set("error", "");
+    m.set("feature", f);
+    m.save_changes();
+    header();
+  }
+
+  function requestQuantiles() {
+    const c = card();
+    if (!isCard(c)) return;
+    pending = { id: nextRequest++, feature: c.feature };
+    m.send({ type: "quantiles", id: pending.id, feature: pending.feature });
+    showQuantiles(c);
+  }
+
+  const onClick = (e: MouseEvent) => {
+    const target = e.target as HTMLElement;
+    const nb = target.closest<HTMLElement>("button.saew-nb");
+    if (nb) return select(Number(nb.dataset.feature));
+    if (target.closest("[data-action=quantiles]")) requestQuantiles();
+  };
+  const onInput = (e: KeyboardEvent) => {
+    if (e.key !== "Enter") return;
+    const text = input.value.trim();
+    if (!/^\d+$/.test(text)) {
+      localError = `feature must be a whole number from 0 to ${m.get("d_sae") - 1} (got "${text}").`;
+      return showError();
+    }
+    select(Number(text));
+  };
+  root.addEventListener("click", onClick);
+  input.addEventListener("keydown", onInput);
+
+  // ---- model changes
+
+  const onQuantiles = () => {
+    const c = card();
+    const q = m.get("quantiles");
+    if (pending && q?.id === pending.id) pending = null;
+    if (isCard(c)) showQuantiles(c);
+  };
+  const onCard = () => {
+    pending = null;
+    draw();
+  };
+  const onTheme = () => {
+    scale = new ColourScale(isDark(host));
+    draw();
+  };
+  const listeners: [string, () => void][] = [
+    ["change:card", onCard],
+    ["change:feature", header],
+    ["change:error", header],
+    ["change:quantiles", onQuantiles],
+  ];
+  for (const [name, callback] of listeners) m.on(name, callback);
+  const unwatchTheme = watchTheme(onTheme);
+  draw();
+
+  return () => {
+    for (const [name, callback] of listeners) m.off(name as never, callback);
+    unwatchTheme();
+  };
+}
+
+export default { render };

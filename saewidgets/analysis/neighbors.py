@@ -1,0 +1,61 @@
+"""Neighbouring features: the cosine similarity of SAE decoder rows, the directions features write.
+
+Features whose decoder rows point the same way tend to mean related things (Scaling Monosemanticity:
+the Golden Gate Bridge feature sits next to Alcatraz and San Francisco). One feature's neighbours
+cost one matrix-vector product; everyone's come from a chunked matrix product.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pandas as pd
+import torch
+
+_UNIT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (W_dec version, unit rows)
+
+
+def unit_decoder(sae) -> torch.Tensor:
+    """Decoder rows scaled to unit length (float32, cached until the weights change)."""
+    version = sae.W_dec._version
+    cached = _UNIT.get(sae)
+    if cached is None or cached[0] != version:
+        w = sae.W_dec.detach().float()
+        cached = (version, w / w.norm(dim=1, keepdim=True).clamp(min=1e-12))
+        _UNIT[sae] = cached
+    return cached[1]
+
+
+@torch.no_grad()
+def neighbors(sae, feature: int, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` features whose decoder rows are closest in cosine to ``feature``'s: (ids, cosines)."""
+    unit = unit_decoder(sae)
+    cos = unit @ unit[feature]
+    cos[feature] = -2.0  # not its own neighbour
+    top = cos.topk(min(k, len(cos) - 1))
+    return top.indices.cpu().numpy(), top.values.cpu().numpy()
+
+
+@torch.no_grad()
+def all_neighbors(sae, k: int = 8, chunk: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature's ``k`` nearest neighbours, ``[d_sae, k]`` ids and cosines.
+
+    Computed ``chunk`` rows at a time, so memory is ``chunk × d_sae`` rather than ``d_sae²``.
+    """
+    unit = unit_decoder(sae)
+    n = len(unit)
+    ids = np.empty((n, min(k, n - 1)), dtype=np.int64)
+    cos = np.empty(ids.shape, dtype=np.float32)
+    for lo in range(0, n, chunk):
+        block = unit[lo:lo + chunk] @ unit.T
+        rows = torch.arange(len(block))
+        block[rows, rows + lo] = -2.0
+        top = block.topk(ids.shape[1], dim=1)
+        ids[lo:lo + chunk], cos[lo:lo + chunk] = top.indices.cpu().numpy(), top.values.cpu().numpy()
+    return ids, cos
+
+
+def neighbors_frame(sae, feature: int, k: int = 8) -> pd.DataFrame:
+    ids, cos = neighbors(sae, feature, k)
+    return pd.DataFrame({"feature": ids.astype(int), "cosine": cos.astype(float)})

@@ -1,0 +1,159 @@
+"""Feature card: one feature's dashboard as a live widget, linked both ways with Python.
+
+    card = lab.feature(123)                                   # or feature_card(lab, 123)
+    card.feature = 456                                        # show another; clicking a neighbour sets it
+    traitlets.link((heatmap_widget, "feature"), (card, "feature"))   # a click in a heatmap opens its card
+
+Python sends the current feature in one traitlet, ``card``: token texts as strings (never HTML),
+activations as fp16 bytes, the histogram as int32 counts. Quantile examples travel only when the view
+asks: it sends ``{"type": "quantiles", "id", "feature"}`` and the answer arrives in ``quantiles`` with
+the same id, so a late answer for another feature is never shown. The view is
+``js/src/views/feature_card.ts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import anywidget
+import numpy as np
+import traitlets as t
+
+from ..analysis import dashboards as dash
+from ..analysis.neighbors import neighbors
+from ..lab import display_token
+from . import codecs
+from .bundle import esm
+from .heatmap import SPECIAL, FeatureIndexError, _check
+
+# (lab, feature, view) -> {"kind": ..., "text": ...}; the vocabulary explanation (issue 5) plugs in here.
+Explainer = Callable[[Any, int, "dash.FeatureView"], dict]
+
+
+def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
+    """The tokens with the highest mean activation in the feature's top examples."""
+    top = view.top_tokens(feature, n=6)
+    return {"kind": "top tokens", "text": ", ".join(top.token),
+            "tokens": [{"token": tok, "value": float(v)} for tok, v in zip(top.token, top.mean_activation)]}
+
+
+class FeatureCard(anywidget.AnyWidget):
+    """A feature's dashboard. Build it with ``lab.feature(f)``; ``feature`` may be linked to other widgets."""
+
+    feature = t.Int(None, allow_none=True).tag(sync=True)  # None: nothing selected (e.g. a linked heatmap cleared)
+    d_sae = t.Int(0).tag(sync=True)
+    card = t.Dict().tag(sync=True)        # the shown feature's data (see _card); {} when feature is None
+    quantiles = t.Dict().tag(sync=True)   # the answer to the latest request: {"id", "feature", "intervals"}
+    error = t.Unicode("").tag(sync=True)
+
+    def __init__(self, lab, feature: int | None = None, *, neighbours: int = 8, explain: Explainer | None = None,
+                 **kwargs):
+        self._esm = esm("feature_card")  # read before traitlets start, so AnyWidget syncs it
+        self._lab, self._n_neighbours = lab, neighbours
+        self._explain = explain or top_tokens_explanation
+        d_sae = lab._need_sae().d_sae
+        if feature is not None:
+            feature = _check(feature, d_sae)
+        super().__init__(d_sae=d_sae, feature=feature, card=self._card(feature), **kwargs)
+        self.on_msg(self._on_request)
+
+    # ---- the selected feature
+
+    @t.validate("feature")
+    def _validate_feature(self, proposal):
+        feature = proposal["value"]
+        if feature is None:
+            return None
+        try:
+            return _check(feature, self.d_sae)
+        except FeatureIndexError as err:
+            self.error = str(err)  # shown in the view as well as raised
+            raise
+
+    @t.observe("feature")
+    def _show(self, change):
+        with self.hold_sync():
+            self.error = ""
+            self.card = self._card(change["new"])
+            self.quantiles = {}
+
+    def set_state(self, sync_data):
+        """Changes from the browser: a rejected feature shows its error there and snaps back."""
+        try:
+            super().set_state(sync_data)
+        except t.TraitError as err:
+            self.error = str(err)
+            self.send_state(["feature", "error"])
+
+    def dashboard(self) -> dash.FeatureDashboard | None:
+        """The shown feature's data as DataFrames (what ``lab.dashboard(card.feature)`` returns)."""
+        return None if self.feature is None else self._lab.dashboard(self.feature)
+
+    # ---- what the view gets
+
+    def _view(self) -> tuple[dash.FeatureView, str]:
+        d, source = dash.dashboards(self._lab)
+        return dash.view_of(self._lab, d), source
+
+    def _card(self, feature: int | None) -> dict[str, Any]:
+        if feature is None:
+            return {}
+        lab = self._lab
+        view, source = self._view()
+        a, meta = view.d.arrays, view.d.meta
+        stats = getattr(lab.sae, "stats", None) or {}
+        # colours mean the same as in the heatmap: activation ÷ the SAE's max activation for the feature
+        scale = float(stats["max_activation"][feature]) if "max_activation" in stats else float(a["max_activation"][feature])
+        hist = view.histogram(feature)
+        top_v, top_i, bottom_v, bottom_i = dash.logit_lens(lab.model, lab.sae.W_dec[feature][None].detach())
+        ids, cos = neighbors(lab.sae, feature, self._n_neighbours)
+        return {
+            "feature": feature,
+            "stats": {"max": float(a["max_activation"][feature]), "frequency": float(a["frequency"][feature]),
+                      "mean": float(a["mean_activation"][feature]), "scale": scale or 1.0,
+                      "tokens": int(meta["tokens"]), "source": source, "texts": meta.get("texts", "")},
+            "explanation": self._explain(lab, feature, view),
+            "histogram": {"counts": codecs.encode(hist["count"].to_numpy(), "int32"),
+                          "hi": float(hist["hi"].iloc[-1]) if len(hist) else 0.0},
+            "logits": {"positive": self._tokens(top_i[0], top_v[0]), "negative": self._tokens(bottom_i[0], bottom_v[0])},
+            "neighbours": [{"feature": int(g), "cosine": float(c),
+                            "explanation": ", ".join(display_token(tok) for tok in view.top_tokens(int(g), n=3).token)}
+                           for g, c in zip(ids, cos)],
+            "examples": self._examples(view, "top", feature, np.nonzero(a["top_value"][feature] > 0)[0]),
+        }
+
+    def _tokens(self, ids, values) -> list[dict]:
+        return [{"token": self._lab.tokenizer.decode([int(i)]), "value": float(v)} for i, v in zip(ids, values)]
+
+    def _examples(self, view: dash.FeatureView, prefix: str, feature: int, idx: np.ndarray) -> dict[str, Any]:
+        a = view.d.arrays
+        tokens = a[f"{prefix}_tokens"][feature][idx]
+        special = np.isin(tokens, list(getattr(self._lab.tokenizer, "all_special_ids", []) or []))
+        return {
+            "tokens": [view.pieces(row) for row in tokens],
+            "flags": codecs.encode(special.astype(np.uint8) * SPECIAL, "uint8"),
+            "acts": codecs.encode(a[f"{prefix}_acts"][feature][idx], "float16"),
+            "center": codecs.encode(a[f"{prefix}_center"][feature][idx], "int32"),
+            "value": codecs.encode(a[f"{prefix}_value"][feature][idx], "float32"),
+        }
+
+    # ---- requests from the view
+
+    def _on_request(self, _widget, content, _buffers) -> None:
+        if not isinstance(content, dict) or content.get("type") != "quantiles":
+            return
+        request = content.get("id")
+        try:
+            feature = _check(content.get("feature"), self.d_sae)
+        except (FeatureIndexError, TypeError) as err:
+            self.quantiles = {"id": request, "feature": content.get("feature"), "intervals": [], "error": str(err)}
+            return
+        view, _ = self._view()
+        intervals = [{"label": f"{lo:.0%}–{hi:.0%}", "examples": self._examples(view, "sample", feature, idx[::-1])}
+                     for lo, hi, idx in view.quantile_groups(feature)]
+        self.quantiles = {"id": request, "feature": feature, "intervals": intervals}
+
+
+def feature_card(lab, feature: int | None = None, *, neighbours: int = 8, explain: Explainer | None = None) -> FeatureCard:
+    """A feature card for ``feature`` of ``lab.sae`` (dashboards computed on first use when not shipped)."""
+    return FeatureCard(lab, feature, neighbours=neighbours, explain=explain)
