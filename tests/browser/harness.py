@@ -147,7 +147,8 @@ class NotebookPage:
 
     def open(self, timeout: float = 120) -> NotebookPage:
         """Load JupyterLab on the notebook and wait until its kernel is ready."""
-        self.page.goto(f"{self.server.url}/lab/tree/{self.name}", timeout=timeout * 1000)
+        # ?reset: start from an empty workspace, so notebooks opened by earlier tests are not restored beside this one.
+        self.page.goto(f"{self.server.url}/lab/tree/{self.name}?reset", timeout=timeout * 1000)
         self.page.wait_for_function(
             f"""() => {{ if (!window.jupyterapp) return false; {_CURRENT}
                 return nb && nb.context && nb.context.path === {json.dumps(self.name)} && nb.content.widgets.length > 0
@@ -204,7 +205,8 @@ class NotebookPage:
 
     def cell(self, index: int):
         """The Playwright locator of a cell (markdown and code cells both count)."""
-        return self.page.locator(".jp-Notebook .jp-Cell").nth(index)
+        # Only the visible notebook: other open notebooks keep their (hidden) cells in the DOM.
+        return self.page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook .jp-Cell").nth(index)
 
     def set_theme(self, dark: bool) -> None:
         theme = "JupyterLab Dark" if dark else "JupyterLab Light"
