@@ -251,8 +251,8 @@ def table(ours: dict, ours2: dict, peer: dict) -> str:
         f"({peer_rate_subset:,.0f} for {peer['features']:,} features) | |",
         f"| SAEDashboard, all features (× {d_sae // peer['features']}) | {d_sae:,} | {peer_all:.0f} | {peer_rate:,.0f} | 1.0× |",
         "",
-        f"Even against the peer's time for only {peer['features']:,} features, saewidgets (all {d_sae:,}) is "
-        f"{ours_rate / peer_rate_subset:.1f}× faster. SAEDashboard loops over feature batches of 256, each batch "
+        f"Against the peer's rate for only {peer['features']:,} features, saewidgets' rate for all {d_sae:,} is "
+        f"{ours_rate / peer_rate_subset:.1f}×. SAEDashboard loops over feature batches of 256, each batch "
         "re-reading every token's activations (from its disk cache after the first) and keeping that batch's "
         "activations for all tokens in memory; saewidgets reads each token once and keeps a fixed-size state.",
         "",
@@ -269,6 +269,12 @@ def table(ours: dict, ours2: dict, peer: dict) -> str:
         f"{peer['rss_peak_mb']:,.0f} MB (its per-batch activations grow with the tokens).",
         "",
         "Peer versions: " + ", ".join(f"{k} {v}" for k, v in peer["versions"].items()) + ".",
+        "",
+        "Raw measurements (JSON, one process each):",
+        "",
+        "```",
+        *(json.dumps(r) for r in (ours, ours2, peer)),
+        "```",
         "",
     ]
     return "\n".join(lines)
