@@ -361,8 +361,8 @@ class Dashboards:
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = dict(self.arrays)
         for key in ("top_tokens", "sample_tokens"):
-            if arrays[key].max(initial=0) < 65535:
-                arrays[key] = np.where(arrays[key] < 0, 65535, arrays[key]).astype(np.uint16)  # 65535: no token
+            if arrays[key].max(initial=0) < 2**16:  # vocabularies up to 65,536 tokens: half the bytes
+                arrays[key] = arrays[key].astype(np.uint16)
         arrays["hist_counts"] = arrays["hist_counts"].astype(np.uint32)
         tmp = path.with_name(path.name + ".tmp.npz")
         np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), **arrays)
@@ -382,10 +382,7 @@ class Dashboards:
             arrays = {k: npz[k] for k in npz.files if k != "meta"}
         if meta.get("format") != FORMAT:
             raise ValueError(f"{path}: dashboard format {meta.get('format')}, this saewidgets reads {FORMAT}.")
-        for key in ("top_tokens", "sample_tokens"):
-            if arrays[key].dtype == np.uint16:
-                arrays[key] = np.where(arrays[key] == 65535, -1, arrays[key].astype(np.int32))
-        return cls(arrays, meta)
+        return cls(arrays, meta)  # token ids stay uint16 in memory too
 
 
 @dataclass
@@ -444,11 +441,9 @@ class FeatureView:
         self._pieces: dict[int, str] = {}
 
     def pieces(self, ids: np.ndarray) -> list[str]:
-        """Decoded text of each id (``-1``, padding, is dropped)."""
+        """Decoded text of each id."""
         out = []
         for i in ids.tolist():
-            if i < 0:
-                continue
             if i not in self._pieces:
                 self._pieces[i] = self.tokenizer.decode([i])
             out.append(self._pieces[i])
@@ -495,8 +490,6 @@ class FeatureView:
         """Tokens with the highest mean activation over their occurrences in the top examples."""
         _, acts, _, _, tokens = self._examples("top", f)
         ids, acts = tokens.reshape(-1), acts.reshape(-1)
-        ok = ids >= 0
-        ids, acts = ids[ok], acts[ok]
         if not len(ids):
             return pd.DataFrame(columns=["token", "token_id", "mean_activation", "count"])
         uniq, inv = np.unique(ids, return_inverse=True)
