@@ -142,6 +142,38 @@ class Lab:
 
         return feature_card(self, feature, **kwargs)
 
+    # ---- finding features (saewidgets.analysis.explain / search / neighbors / feature_map)
+
+    def explain(self, feature: int):
+        """Both explanations of a feature: vocabulary words by mutual information, and its top tokens."""
+        from .analysis.explain import explain
+
+        return explain(self, feature)
+
+    def search(self, query: str | None = None, *, text: str | None = None, k: int = 20) -> pd.DataFrame:
+        """Features for the words of ``query`` (``lab.search("bridge")``), or most active on ``text=``."""
+        from .analysis.search import search
+
+        return search(self, query, text=text, k=k)
+
+    def contrast(self, positive_texts, negative_texts, k: int = 20, by: str = "auroc") -> pd.DataFrame:
+        """Features that separate two sets of texts, ranked by AUROC (and difference of mean activation)."""
+        from .analysis.search import contrast
+
+        return contrast(self, positive_texts, negative_texts, k=k, by=by)
+
+    def neighbors(self, feature: int, k: int = 10) -> pd.DataFrame:
+        """The ``k`` features whose decoder rows are closest in cosine, with their explanations."""
+        from .analysis.neighbors import neighbors_frame
+
+        return neighbors_frame(self, feature, k)
+
+    def map(self, **kwargs):
+        """A 2-D map of every feature (UMAP of decoder directions); hover, click, search, ``map.show(text)``."""
+        from .widgets.feature_map import feature_map
+
+        return feature_map(self, **kwargs)
+
     # ---- generation and steering
 
     def chat_ids(self, prompt: str, chat: bool = True) -> list[int]:

@@ -1,0 +1,401 @@
+"""Feature explanations without an LLM: vocabulary words ranked by mutual information, and top tokens.
+
+Two explanations of every feature, both cheap and offline:
+
+- **vocabulary words** (Wu et al. 2025). A fixed vocabulary of frequent English words (the ``wordfreq``
+  package's list, alphabetic words of two letters or more, ``N_WORDS`` of them). Each word is embedded
+  as the mean of the unembedding rows of its sub-tokens, written as in running text (with a leading
+  space: ``" bridge"``). Each feature's vector is its decoder row passed through the model's final norm,
+  exactly as the logit lens of the dashboards does (``dashboards.logit_lens``: ``final_norm(W_dec[f]) -
+  final_norm(0)``), so a feature–word score is the logit the feature's direction gives the word:
+  ``S = C·Eᵀ``. Then ``p(w|c) = softmax_w S``, ``log p(c|w) = log_softmax_c S`` and
+
+      score(w, c) = p(w|c) · log(p(c|w) / p(c)),   p(c) = 1 / n_features (uniform),
+
+  the word's contribution to the mutual information between words and features. (The constant
+  ``log n_features`` is what makes the score rank: ``p(w|c)·log p(c|w)`` alone is never positive and
+  would put words the feature hardly predicts first.) A word every feature promotes (``the``) gets a
+  low ``p(c|w)`` everywhere and so drops out. The top ``TOP_WORDS`` words per feature are kept.
+- **top tokens**: the tokens with the highest mean activation over the feature's top activating
+  examples (from the dashboards), what the feature *reads* rather than what it *writes*.
+
+``lab.explain(f)`` returns both. For the default SAE they ship in
+``saewidgets/data/default-sae/explanations.npz`` (word ids uint16, scores fp16, token ids uint16), with a
+fingerprint of the SAE's decoder; when the SAE changes (a retrained default, any other SAE) they are
+computed on first use, with a notice, and cached in memory. Rebuild the shipped file (with the map) with
+
+    .venv/bin/python -m saewidgets.analysis.feature_map build-default
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from ..steering import check_feature
+from . import dashboards as dash
+
+FILE = "explanations.npz"
+FORMAT = 1
+N_WORDS = 8000       # vocabulary size
+TOP_WORDS = 10       # words kept per feature
+TOP_TOKENS = 8       # top-activation tokens kept per feature
+FREQUENT = 500       # "very frequent" words for the Lexical metric: the most frequent 500 English words
+
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary, word vectors and feature vectors
+
+
+def vocabulary(n: int = N_WORDS) -> list[str]:
+    """The ``n`` most frequent English words that are alphabetic and at least two letters long."""
+    try:
+        import wordfreq
+    except ImportError as err:  # pinned in pyproject; a clear message if someone removed it
+        raise ImportError("vocabulary explanations need the wordfreq package: pip install wordfreq") from err
+    words = []
+    for w in wordfreq.top_n_list("en", 3 * n):
+        if len(w) >= 2 and re.fullmatch(r"[a-z]+", w):
+            words.append(w)
+            if len(words) == n:
+                break
+    return words
+
+
+def word_token_ids(tokenizer, words: list[str]) -> list[list[int]]:
+    """Each word's sub-tokens as it appears in running text (with a leading space)."""
+    return tokenizer([" " + w for w in words], add_special_tokens=False).input_ids
+
+
+@torch.no_grad()
+def word_vectors(model, tokenizer, words: list[str]) -> torch.Tensor:
+    """``[len(words), d_model]``: the mean of the unembedding rows of each word's sub-tokens."""
+    W = model.get_output_embeddings().weight.detach().float()
+    ids = word_token_ids(tokenizer, words)
+    flat = torch.tensor([i for seq in ids for i in seq], device=W.device)
+    owner = torch.tensor([n for n, seq in enumerate(ids) for _ in seq], device=W.device)
+    out = torch.zeros(len(words), W.shape[1], device=W.device).index_add_(0, owner, W[flat])
+    counts = torch.tensor([max(len(seq), 1) for seq in ids], device=W.device, dtype=torch.float32)
+    return out / counts[:, None]
+
+
+_VECTORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (W_dec version, model id, C)
+
+
+@torch.no_grad()
+def feature_vectors(model, sae, chunk: int = 4096) -> torch.Tensor:
+    """``[d_sae, d_model]`` float32: decoder rows through the final norm, as the logit lens reads them.
+
+    ``final_norm(W_dec[f]) - final_norm(0)`` (see ``dashboards.logit_lens``): the row read as if it were
+    the whole residual stream, so ``C @ W_U.T`` are the logit-lens logits. Cached until the weights change.
+    """
+    version = sae.W_dec._version
+    held = _VECTORS.get(sae)
+    if held is not None and held[0] == version and held[1] == id(model):
+        return held[2]
+    norm = dash.final_norm(model)
+    head = model.get_output_embeddings().weight
+    out = []
+    for lo in range(0, sae.d_sae, chunk):
+        x = sae.W_dec[lo:lo + chunk].detach().to(head.device, head.dtype)
+        if norm is not None:
+            x = norm(x[:, None])[:, 0] - norm(torch.zeros_like(x[:1, None]))[:, 0]
+        out.append(x.float())
+    C = torch.cat(out)
+    _VECTORS[sae] = (version, id(model), C)
+    return C
+
+
+# ---------------------------------------------------------------------------------------------
+# The explanations of every feature
+
+
+@dataclass
+class Explanations:
+    """Both explanations of every feature of one SAE, arrays indexed by feature, plus a header."""
+
+    words: list[str]                       # the vocabulary
+    arrays: dict[str, np.ndarray]          # word_ids, word_scores, lse_words, lse_features, token_ids, token_acts
+    meta: dict = field(default_factory=dict)
+    _token_text: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def d_sae(self) -> int:
+        return len(self.arrays["word_ids"])
+
+    def top_words(self, f: int, n: int = TOP_WORDS) -> list[str]:
+        ids, scores = self.arrays["word_ids"][f][:n], self.arrays["word_scores"][f][:n]
+        return [self.words[i] for i, s in zip(ids, scores) if s > 0]
+
+    def top_token_ids(self, f: int, n: int = TOP_TOKENS) -> list[int]:
+        ids, acts = self.arrays["token_ids"][f][:n], self.arrays["token_acts"][f][:n]
+        return [int(i) for i, a in zip(ids, acts) if a > 0]
+
+    def token_texts(self, tokenizer, ids: list[int]) -> list[str]:
+        out = []
+        for i in ids:
+            if i not in self._token_text:
+                self._token_text[i] = tokenizer.decode([i])
+            out.append(self._token_text[i])
+        return out
+
+    def text(self, f: int, tokenizer=None, words: int = 5, tokens: int = 4) -> str:
+        """A one-line explanation: ``"bridge, bridges, river | ' Bridge', ' Gate'"``."""
+        w = ", ".join(self.top_words(f, words))
+        if tokenizer is None:
+            return w
+        t = ", ".join(repr(s) for s in self.token_texts(tokenizer, self.top_token_ids(f, tokens)))
+        return f"{w} | {t}" if t else w
+
+    def texts(self, tokenizer=None, words: int = 3, tokens: int = 2) -> list[str]:
+        """Every feature's one-line explanation (for the map's hover)."""
+        return [self.text(f, tokenizer, words, tokens) for f in range(self.d_sae)]
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        a = dict(self.arrays)
+        a["word_ids"] = a["word_ids"].astype(np.uint16 if len(self.words) < 2**16 else np.int32)
+        a["word_scores"] = a["word_scores"].astype(np.float16)
+        a["token_ids"] = a["token_ids"].astype(np.uint16 if a["token_ids"].max(initial=0) < 2**16 else np.int32)
+        a["token_acts"] = a["token_acts"].astype(np.float16)
+        a["lse_words"] = a["lse_words"].astype(np.float32)
+        a["lse_features"] = a["lse_features"].astype(np.float32)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), words=np.array("\n".join(self.words)), **a)
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def header(path: str | Path) -> dict:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz["meta"]))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Explanations":
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            words = str(npz["words"]).split("\n")
+            arrays = {k: npz[k] for k in npz.files if k not in ("meta", "words")}
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: explanations format {meta.get('format')}, this saewidgets reads {FORMAT}.")
+        arrays["word_ids"] = arrays["word_ids"].astype(np.int64)
+        arrays["word_scores"] = arrays["word_scores"].astype(np.float32)
+        return cls(words, arrays, meta)
+
+
+@torch.no_grad()
+def vocabulary_scores(C: torch.Tensor, E: torch.Tensor, top: int = TOP_WORDS, chunk: int = 2048):
+    """The MI words of every feature: ``(word_ids [n, top], scores [n, top], lse_words [n], lse_features [V])``.
+
+    Two passes over ``S = C·Eᵀ`` in chunks of features, so memory is ``chunk × V``, not ``n × V``: the
+    first finds the normalisers (log-sum-exp over words per feature, over features per word), the second
+    the scores and each feature's top words.
+    """
+    n, V = len(C), len(E)
+    lse_words = torch.empty(n)
+    lse_features = torch.full((V,), -math.inf)
+    for lo in range(0, n, chunk):
+        S = C[lo:lo + chunk] @ E.T
+        lse_words[lo:lo + chunk] = S.logsumexp(1)
+        lse_features = torch.logaddexp(lse_features, S.logsumexp(0))
+    ids = torch.empty(n, top, dtype=torch.long)
+    scores = torch.empty(n, top)
+    log_n = math.log(n)
+    for lo in range(0, n, chunk):
+        S = C[lo:lo + chunk] @ E.T
+        score = (S - lse_words[lo:lo + chunk, None]).exp() * (S - lse_features + log_n)
+        best = score.topk(min(top, V), dim=1)
+        ids[lo:lo + chunk], scores[lo:lo + chunk] = best.indices, best.values
+    return ids.numpy(), scores.numpy(), lse_words.numpy(), lse_features.numpy()
+
+
+def top_tokens_all(d: dash.Dashboards, n: int = TOP_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature's ``n`` tokens of highest mean activation in its top examples: ``(ids, mean_acts)``.
+
+    The same ranking as ``FeatureView.top_tokens``, for all features at once.
+    """
+    tokens = torch.from_numpy(d.arrays["top_tokens"].astype(np.int64))
+    acts = torch.from_numpy(d.arrays["top_acts"].astype(np.float32))
+    n_f = tokens.shape[0]
+    feature = torch.arange(n_f).repeat_interleave(tokens[0].numel())
+    key = feature * (int(tokens.max()) + 1) + tokens.reshape(-1)
+    valid = (torch.from_numpy(d.arrays["top_value"]) > 0)[..., None].expand_as(tokens).reshape(-1)
+    key, a = key[valid], acts.reshape(-1)[valid]
+    uniq, inv = torch.unique(key, return_inverse=True)
+    mean = torch.zeros(len(uniq)).index_add_(0, inv, a) / torch.bincount(inv, minlength=len(uniq)).float()
+    width = int(tokens.max()) + 1
+    uf, ut = uniq // width, uniq % width
+    order = torch.argsort(mean, descending=True, stable=True)
+    order = order[torch.argsort(uf[order], stable=True)]
+    g = uf[order]
+    starts = torch.ones_like(g, dtype=torch.bool)
+    starts[1:] = g[1:] != g[:-1]
+    pos = torch.arange(len(g))
+    rank = pos - torch.where(starts, pos, 0).cummax(0).values
+    keep = (rank < n) & (mean[order] > 0)
+    ids = np.zeros((n_f, n), dtype=np.int64)
+    vals = np.zeros((n_f, n), dtype=np.float32)
+    o = order[keep]
+    ids[g[keep].numpy(), rank[keep].numpy()] = ut[o].numpy()
+    vals[g[keep].numpy(), rank[keep].numpy()] = mean[o].numpy()
+    return ids, vals
+
+
+def dashboards_at_hand(lab):
+    """The SAE's dashboards if in memory or on disk, without computing any (else None)."""
+    held = dash._LOADED.get(lab.sae)
+    if held is not None:
+        return held[0]
+    stored = dash._stored(lab, None)
+    return None if stored is None else stored[0]
+
+
+def compute(lab, n_words: int = N_WORDS, progress: bool = True, tokens: bool = True) -> Explanations:
+    """Both explanations of every feature of ``lab.sae`` (seconds for the vocabulary). The top tokens need
+    the dashboards: with ``tokens=True`` they are computed first if this SAE has none; with ``False`` the
+    top tokens are left empty unless dashboards are at hand."""
+    sae = lab._need_sae()
+    started = time.perf_counter()
+    words = vocabulary(n_words)
+    E = word_vectors(lab.model, lab.tokenizer, words).cpu()
+    C = feature_vectors(lab.model, sae).cpu()
+    word_ids, word_scores, lse_words, lse_features = vocabulary_scores(C, E)
+    d = dash.dashboards(lab, progress=progress)[0] if tokens else dashboards_at_hand(lab)
+    if d is not None:
+        token_ids, token_acts = top_tokens_all(d)
+    else:
+        token_ids, token_acts = np.zeros((sae.d_sae, TOP_TOKENS), np.int64), np.zeros((sae.d_sae, TOP_TOKENS), np.float32)
+    meta = {"format": FORMAT, "sae": dash.fingerprint(sae), "model": lab.model_name, "hook_name": lab.hook.name,
+            "n_words": len(words), "feature_vectors": "final_norm(W_dec) - final_norm(0)",
+            "word_vectors": "mean of unembedding rows of ' word' sub-tokens",
+            "dashboard_tokens": int(d.meta.get("tokens", 0)) if d is not None else 0, "seconds": round(time.perf_counter() - started, 1)}
+    arrays = {"word_ids": word_ids, "word_scores": word_scores, "lse_words": lse_words, "lse_features": lse_features,
+              "token_ids": token_ids, "token_acts": token_acts}
+    return Explanations(words, arrays, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding an SAE's explanations: in memory, shipped, or computed now
+
+_LOADED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (fingerprint, Explanations)
+
+
+def shipped_path() -> Path:
+    from ..lab import DEFAULT_SAE_DIR
+
+    return DEFAULT_SAE_DIR / FILE
+
+
+def explanations(lab, progress: bool = True, tokens: bool = True) -> Explanations:
+    """The explanations of ``lab.sae``: in memory, else shipped (when the fingerprint matches), else computed.
+
+    ``tokens=False``: don't compute dashboards for the top tokens if there are none (searches use this).
+    """
+    sae = lab._need_sae()
+    fp = dash.fingerprint(sae)
+    held = _LOADED.get(sae)
+    if held is not None and held[0] == fp:
+        ex = held[1]
+        if tokens and not ex.meta.get("dashboard_tokens"):  # computed without dashboards: add the top tokens now
+            d, _ = dash.dashboards(lab, progress=progress)
+            ex.arrays["token_ids"], ex.arrays["token_acts"] = top_tokens_all(d)
+            ex.meta["dashboard_tokens"] = int(d.meta.get("tokens", 0)) or 1
+        return ex
+    path = shipped_path()
+    found = None
+    if path.exists():
+        try:
+            meta = Explanations.header(path)
+            if meta.get("sae") == fp and meta.get("format") == FORMAT and meta.get("model") == lab.model_name:
+                found = Explanations.load(path)
+        except (OSError, ValueError, KeyError) as err:
+            warnings.warn(f"ignoring unreadable explanations {path}: {err}", stacklevel=2)
+    if found is None:
+        if progress:
+            print("saewidgets: no shipped explanations match this SAE; computing them (vocabulary of "
+                  f"{N_WORDS:,} words; kept in memory).", flush=True)
+        found = compute(lab, progress=progress, tokens=tokens)
+    _LOADED[sae] = (fp, found)
+    return found
+
+
+@dataclass
+class Explanation:
+    """What ``lab.explain(f)`` returns: vocabulary words (mutual information) and top-activation tokens."""
+
+    feature: int
+    words: pd.DataFrame      # word, score
+    tokens: pd.DataFrame     # token, mean_activation (over the top activating examples)
+
+    @property
+    def text(self) -> str:
+        w = ", ".join(self.words.word.head(5))
+        t = ", ".join(repr(s) for s in self.tokens.token.head(4))
+        return f"{w} | {t}" if t else w
+
+    def __repr__(self) -> str:
+        return (f"Explanation(#{self.feature}: words {', '.join(self.words.word.head(8))}; "
+                f"top tokens {', '.join(repr(s) for s in self.tokens.token.head(6))})")
+
+
+def explain(lab, feature: int, progress: bool = True) -> Explanation:
+    """``lab.explain(f)``: both explanations of one feature."""
+    feature = check_feature(feature, lab._need_sae().d_sae)
+    ex = explanations(lab, progress)
+    ids, scores = ex.arrays["word_ids"][feature], ex.arrays["word_scores"][feature]
+    keep = scores > 0
+    words = pd.DataFrame({"word": [ex.words[i] for i in ids[keep]], "score": scores[keep].astype(float)})
+    tids = ex.top_token_ids(feature)
+    acts = ex.arrays["token_acts"][feature][:len(tids)].astype(float)
+    tokens = pd.DataFrame({"token": ex.token_texts(lab.tokenizer, tids), "token_id": tids, "mean_activation": acts})
+    return Explanation(feature, words, tokens)
+
+
+# ---------------------------------------------------------------------------------------------
+# Offline quality metrics (Wu et al. 2025)
+
+
+def metrics(ex: Explanations, tokenizer, k: int = 5, dominate: float = 0.10) -> pd.DataFrame:
+    """Lexical, Dominate and Diversity of both explanations, over features that have one.
+
+    Each feature's explanation is its top ``k`` words (MI) or top ``k`` tokens (stripped, lower-cased).
+    - Lexical: share of explanation words that are very frequent (among the ``FREQUENT`` most frequent
+      English words) or shorter than 4 characters. Lower is better.
+    - Dominate: share of the distinct explanation words that appear in the explanations of more than
+      ``dominate`` (10%) of features. Lower is better.
+    - Diversity: distinct explanation words ÷ all explanation words. Higher is better.
+    """
+    try:
+        import wordfreq
+
+        frequent = set(wordfreq.top_n_list("en", FREQUENT))
+    except ImportError:
+        frequent = set(ex.words[:FREQUENT])
+    mi = [ex.top_words(f, k) for f in range(ex.d_sae)]
+    tok = [[t.strip().lower() for t in ex.token_texts(tokenizer, ex.top_token_ids(f, k))] for f in range(ex.d_sae)]
+    rows = []
+    for name, lists in (("vocabulary (MI)", mi), ("top tokens", tok)):
+        lists = [[w for w in ws if w] for ws in lists]
+        lists = [ws for ws in lists if ws]
+        flat = [w for ws in lists for w in ws]
+        per_feature: dict[str, int] = {}
+        for ws in lists:
+            for w in set(ws):
+                per_feature[w] = per_feature.get(w, 0) + 1
+        lexical = np.mean([(w in frequent) or len(w) < 4 for w in flat]) if flat else float("nan")
+        dom = np.mean([c > dominate * len(lists) for c in per_feature.values()]) if per_feature else float("nan")
+        rows.append({"method": name, "features": len(lists), "lexical": float(lexical), "dominate": float(dom),
+                     "diversity": len(per_feature) / max(len(flat), 1),
+                     "distinct_words": len(per_feature)})
+    return pd.DataFrame(rows)

@@ -1,0 +1,312 @@
+"""Finding features by words, by text, and by contrasting two sets of texts.
+
+    lab.search("bridge")                       # words → features (vocabulary explanations + logit lens + top tokens)
+    lab.search(text="The Golden Gate Bridge")  # the features most active on a text
+    lab.contrast(["The bridge spans the bay."], ["The cat sat on the mat."])   # features that separate two sets
+
+All return a DataFrame with a ``feature`` column, best first, and an ``explanation`` column.
+
+**Word search.** For each query word ``w`` (known when it is in the explanation vocabulary or in
+``wordfreq``'s English list) and every feature ``c``, three signals, each scaled to [0, 1]:
+
+- *writes*: the mutual-information score ``p(w|c)·log(p(c|w)·n)`` of the vocabulary explanations
+  (``explain.py``), from ``S[c, w] = C[c]·E[w]`` — the feature's logit-lens logit for the word. One
+  matrix-vector product gives it for every feature, so any word works, in the vocabulary or not; the
+  per-feature normaliser ``logsumexp_w S`` is stored with the explanations. Scaled by its maximum over
+  features.
+- *fires*: the feature's largest activation on the word in two short phrases (``PROBES``, one batched
+  forward up to the hook layer), divided by its maximum activation and weighted by its specificity
+  (rare features count fully, one that fires on a third of all tokens hardly at all).
+- *reads*: the word's tokens (`` word``, ``word``, `` Word``, ``Word`` when single tokens) among the
+  feature's top-activation tokens, weighted by their mean activation relative to the feature's first
+  one and by rank.
+
+``score = fires + reads + 0.25·writes`` summed over the query's words: features that fire on the word
+come first (what a concept search is for: the top result should fire on text about the concept);
+among them, those that also promote it. A query with no known word gives an empty DataFrame with a
+message in ``df.attrs["message"]`` (and printed), never an exception.
+
+**Text search** ranks features by their largest activation on the text divided by the feature's
+maximum activation (from the SAE's statistics), so a rare, specific feature near its maximum comes
+before a dense one that is always mildly on.
+
+**Contrast** encodes every text, takes each feature's largest activation over a text's tokens as that
+text's value (attention sinks excluded), and ranks features by AUROC (the probability that a positive
+text has a larger value than a negative one; ties count half), then by the difference of means.
+"""
+
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import dashboards as dash
+from . import explain as ex_mod
+
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_INDEX: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (fingerprint, TokenIndex)
+
+
+def query_words(query: str) -> list[str]:
+    return [w.lower().strip("'-") for w in _WORD.findall(query or "") if w.strip("'-")]
+
+
+def known_word(word: str, vocab: set[str]) -> bool:
+    if word in vocab:
+        return True
+    try:
+        import wordfreq
+    except ImportError:
+        return False
+    return wordfreq.zipf_frequency(word, "en") > 0
+
+
+class TokenIndex:
+    """For each token id, the features that have it among their top-activation tokens, with a weight."""
+
+    def __init__(self, ex: ex_mod.Explanations):
+        ids, acts = ex.arrays["token_ids"], ex.arrays["token_acts"].astype(np.float32)
+        n, k = ids.shape
+        first = np.maximum(acts[:, :1], 1e-12)
+        # relative to the feature's strongest token, and a little less for lower ranks
+        weight = (acts / first) * (1.0 - 0.05 * np.arange(k))[None]
+        keep = acts > 0
+        self.token = ids[keep].astype(np.int64)
+        self.feature = np.broadcast_to(np.arange(n)[:, None], ids.shape)[keep]
+        self.weight = weight[keep].astype(np.float32)
+        order = np.argsort(self.token, kind="stable")
+        self.token, self.feature, self.weight = self.token[order], self.feature[order], self.weight[order]
+        self.n = n
+
+    def scores(self, token_ids: Iterable[int]) -> np.ndarray:
+        out = np.zeros(self.n, dtype=np.float32)
+        for t in set(token_ids):
+            lo, hi = np.searchsorted(self.token, [t, t + 1])
+            np.maximum.at(out, self.feature[lo:hi], self.weight[lo:hi])
+        return out
+
+
+def _token_index(lab, ex: ex_mod.Explanations) -> TokenIndex:
+    fp = dash.fingerprint(lab.sae)
+    held = _INDEX.get(lab.sae)
+    if held is None or held[0] != fp or held[1] is not ex:
+        held = (fp, ex, TokenIndex(ex))
+        _INDEX[lab.sae] = held
+    return held[2]
+
+
+def _single_tokens(tokenizer, word: str) -> list[int]:
+    out = []
+    for form in (" " + word, word, " " + word.capitalize(), word.capitalize()):
+        ids = tokenizer(form, add_special_tokens=False).input_ids
+        if len(ids) == 1:
+            out.append(ids[0])
+    return out
+
+
+def _empty(message: str, columns: Sequence[str]) -> pd.DataFrame:
+    print(f"saewidgets: {message}")
+    df = pd.DataFrame(columns=list(columns))
+    df.attrs["message"] = message
+    return df
+
+
+WORD_COLUMNS = ["feature", "score", "fires", "reads", "writes", "explanation", "top_tokens"]
+PROBES = ("This is about {word}.", "I saw the {word} there.")
+WRITES_WEIGHT = 0.25
+
+
+def _specificity(sae) -> torch.Tensor | None:
+    """1 for rare features, falling towards 0 for dense ones: ``clip(-log10(frequency) / 4, 0.05, 1)``."""
+    stats = getattr(sae, "stats", None) or {}
+    freq = stats.get("frequency")
+    if freq is None:
+        return None
+    return (-torch.as_tensor(freq).float().clamp(min=1e-8).log10() / 4).clamp(0.05, 1.0).cpu()
+
+
+@torch.no_grad()
+def probe(lab, word: str) -> np.ndarray:
+    """How strongly each feature fires on ``word`` in a few short phrases (``PROBES``), in [0, 1].
+
+    The largest activation on the word's own tokens, divided by the feature's maximum activation and
+    weighted by its specificity (a feature that fires on a third of all tokens says little). The phrases
+    run as one right-padded batch, up to the hook layer only.
+    """
+    from ..hooks import run_to
+
+    sae = lab.sae
+    rows, spans = [], []
+    for template in PROBES:
+        text = template.format(word=word)
+        start = template.index("{word}")
+        ids = lab.tokenize(text)
+        enc = lab.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        shift = len(ids) - len(enc.input_ids)   # the BOS the Lab puts in front
+        pos = [n + shift for n, (a, b) in enumerate(enc["offset_mapping"]) if b > start and a < start + len(word)]
+        rows.append(ids)
+        spans.append(pos or list(range(shift, len(ids))))
+    width = max(map(len, rows))
+    pad = lab.tokenizer.pad_token_id if lab.tokenizer.pad_token_id is not None else 0
+    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=lab.device)
+    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=lab.device)
+    acts = run_to(lab.model, lab.hook, ids, attention_mask=mask)
+    picked = torch.cat([acts[n, pos] for n, pos in enumerate(spans)])
+    best = sae.encode(picked.to(sae.dtype)).float().cpu().max(0).values
+    scale = _max_activation(sae)
+    rel = best / scale.clamp(min=1e-6) if scale is not None else best / best.max().clamp(min=1e-6)
+    spec = _specificity(sae)
+    if spec is not None:
+        rel = rel * spec
+    return rel.clamp(0, 1).numpy()
+
+
+@torch.no_grad()
+def search_words(lab, query: str, k: int = 20) -> pd.DataFrame:
+    """Features for the words of ``query``, best first (see the module docstring)."""
+    sae = lab._need_sae()
+    ex = ex_mod.explanations(lab, tokens=False)
+    vocab = set(ex.words)
+    words = query_words(query)
+    known = [w for w in words if known_word(w, vocab)]
+    if not known:
+        what = f"no known word in {query!r}" if words else f"no word in {query!r}"
+        return _empty(f"{what}; try an English word such as 'bridge' or 'music'.", WORD_COLUMNS)
+    C = ex_mod.feature_vectors(lab.model, sae)
+    E = ex_mod.word_vectors(lab.model, lab.tokenizer, known).to(C.device)
+    S = C @ E.T                                                    # [n, q]: logit-lens logit of each word
+    lse_w = torch.from_numpy(ex.arrays["lse_words"]).to(S.device)[:, None]
+    log_p_c_w = S - S.logsumexp(0, keepdim=True)
+    mi = (S - lse_w).exp() * (log_p_c_w + np.log(len(C)))          # p(w|c) · log(p(c|w) n)
+    writes = (mi / mi.max(0, keepdim=True).values.clamp(min=1e-12)).clamp(min=0).sum(1).cpu().numpy()
+    index = _token_index(lab, ex)
+    reads = np.zeros(len(C), dtype=np.float32)
+    fires = np.zeros(len(C), dtype=np.float32)
+    for w in known:
+        reads += index.scores(_single_tokens(lab.tokenizer, w))
+        fires += probe(lab, w)
+    score = fires + reads + WRITES_WEIGHT * writes
+    k = min(k, len(score))
+    top = np.argpartition(-score, k - 1)[:k]
+    top = top[np.argsort(-score[top], kind="stable")]
+    df = pd.DataFrame({"feature": top.astype(int), "score": score[top].astype(float),
+                       "fires": fires[top].astype(float), "reads": reads[top].astype(float),
+                       "writes": writes[top].astype(float),
+                       "explanation": [", ".join(ex.top_words(int(f), 5)) for f in top],
+                       "top_tokens": [", ".join(repr(t) for t in ex.token_texts(lab.tokenizer, ex.top_token_ids(int(f), 4)))
+                                      for f in top]})
+    unknown = [w for w in words if w not in known]
+    df.attrs["words"] = known
+    if unknown:
+        df.attrs["message"] = f"ignored unknown words: {', '.join(unknown)}"
+    return df
+
+
+def _max_activation(sae) -> torch.Tensor | None:
+    stats = getattr(sae, "stats", None) or {}
+    m = stats.get("max_activation")
+    return None if m is None else torch.as_tensor(m).float().cpu()
+
+
+@torch.no_grad()
+def search_text(lab, text: str, k: int = 20) -> pd.DataFrame:
+    """The features most active on ``text``: largest activation ÷ the feature's maximum, best first."""
+    fa = lab.encode(text)
+    values = fa.values
+    peak, where = values.max(0)
+    fired = (values > 0).sum(0)
+    scale = _max_activation(lab.sae)
+    rel = peak / scale.clamp(min=1e-6) if scale is not None else peak / peak.max().clamp(min=1e-6)
+    rel = torch.where(peak > 0, rel, torch.zeros_like(rel))
+    k = min(k, int((peak > 0).sum()))
+    if k == 0:
+        return _empty(f"no feature fires on {text!r}.", ["feature", "score", "activation", "token", "tokens_fired",
+                                                         "explanation"])
+    top = rel.topk(k).indices
+    ex = _explanations_quiet(lab)
+    return pd.DataFrame({
+        "feature": top.numpy().astype(int), "score": rel[top].numpy().astype(float),
+        "activation": peak[top].numpy().astype(float), "token": [fa.tokens[int(where[f])] for f in top],
+        "tokens_fired": fired[top].numpy().astype(int),
+        "explanation": [ex.text(int(f), lab.tokenizer, 4, 2) if ex else "" for f in top]})
+
+
+def _explanations_quiet(lab):
+    try:
+        return ex_mod.explanations(lab, progress=False, tokens=False)
+    except Exception:  # noqa: BLE001 - a search by text must work without explanations
+        return None
+
+
+def search(lab, query: str | None = None, *, text: str | None = None, k: int = 20) -> pd.DataFrame:
+    """``lab.search(query)`` (features for words) or ``lab.search(text=...)`` (features active on a text)."""
+    if (query is None) == (text is None):
+        raise ValueError("pass either a query of words, lab.search('bridge'), or a text, lab.search(text='...').")
+    if k < 1:
+        raise ValueError(f"k must be at least 1 (got {k}).")
+    if text is not None:
+        return search_text(lab, text, k)
+    if not isinstance(query, str):
+        raise TypeError(f"query must be a string (got {type(query).__name__}).")
+    return search_words(lab, query, k)
+
+
+# ---------------------------------------------------------------------------------------------
+# Contrast sets
+
+
+@torch.no_grad()
+def text_values(lab, texts: Sequence[str]) -> torch.Tensor:
+    """``[len(texts), d_sae]``: each feature's largest activation over each text's tokens."""
+    if isinstance(texts, str):
+        texts = [texts]
+    return torch.stack([lab.encode(t).values.max(0).values for t in texts])
+
+
+def auroc(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
+    """Per column, P(a positive value > a negative value) + ½ P(equal): the Mann–Whitney AUROC."""
+    gt = torch.zeros(pos.shape[1])
+    eq = torch.zeros(pos.shape[1])
+    for row in pos:  # one positive at a time: memory stays at negatives × features
+        gt += (row[None] > neg).float().sum(0)
+        eq += (row[None] == neg).float().sum(0)
+    return (gt + 0.5 * eq) / (len(pos) * len(neg))
+
+
+def contrast(lab, positive_texts: Sequence[str], negative_texts: Sequence[str], k: int = 20,
+             by: str = "auroc") -> pd.DataFrame:
+    """Features ranked by how well they separate ``positive_texts`` from ``negative_texts``.
+
+    Columns: feature, auroc, diff (mean positive − mean negative of per-text max activation), mean_pos,
+    mean_neg, frac_pos / frac_neg (share of texts where it fires), explanation. ``by="auroc"`` ranks by
+    AUROC then diff; ``by="diff"`` by diff.
+    """
+    if isinstance(positive_texts, str) or isinstance(negative_texts, str):
+        raise TypeError("pass lists of texts: lab.contrast(['a text', ...], ['another', ...]).")
+    if not positive_texts or not negative_texts:
+        raise ValueError("contrast needs at least one positive and one negative text.")
+    if by not in ("auroc", "diff"):
+        raise ValueError(f"by must be 'auroc' or 'diff' (got {by!r}).")
+    pos, neg = text_values(lab, positive_texts), text_values(lab, negative_texts)
+    mean_pos, mean_neg = pos.mean(0), neg.mean(0)
+    diff = mean_pos - mean_neg
+    auc = auroc(pos, neg)
+    # rank: AUROC, then the difference of means scaled to the largest one (ties broken in its favour)
+    scale = diff.abs().max().clamp(min=1e-12)
+    key = auc + 1e-3 * diff / scale if by == "auroc" else diff
+    key = torch.where(diff > 0, key, key - 10.0)  # a feature stronger on the negatives never comes first
+    k = min(k, len(key))
+    top = key.topk(k).indices
+    ex = _explanations_quiet(lab)
+    return pd.DataFrame({
+        "feature": top.numpy().astype(int), "auroc": auc[top].numpy().astype(float),
+        "diff": diff[top].numpy().astype(float), "mean_pos": mean_pos[top].numpy().astype(float),
+        "mean_neg": mean_neg[top].numpy().astype(float),
+        "frac_pos": (pos[:, top] > 0).float().mean(0).numpy().astype(float),
+        "frac_neg": (neg[:, top] > 0).float().mean(0).numpy().astype(float),
+        "explanation": [ex.text(int(f), lab.tokenizer, 4, 2) if ex else "" for f in top]})
