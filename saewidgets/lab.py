@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -185,30 +184,83 @@ class Lab:
             return list(ids["input_ids"])
         return self.tokenize(prompt)
 
-    @torch.no_grad()
     def generate(self, prompt: str, steer: Mapping[int, float] | None = None, method: str = "clamp",
                  max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = None,
                  chat: bool = True) -> str:
         """Generate a reply (greedy when ``temperature`` is 0); ``steer={feature: strength}`` steers it."""
-        if max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be at least 1 (got {max_new_tokens}).")
-        if temperature < 0:
-            raise ValueError(f"temperature must be 0 (greedy) or positive (got {temperature}).")
+        from .generation import generate_rows
+
         ids = self.chat_ids(prompt, chat)
-        room = self.context_length - len(ids)
-        if room < 1:
-            raise ValueError(f"the prompt has {len(ids)} tokens and fills the model's context of "
-                             f"{self.context_length}; shorten it.")
-        if seed is not None:
-            torch.manual_seed(seed)
-        sampling = {"do_sample": True, "temperature": temperature} if temperature > 0 else {"do_sample": False}
-        cm = self.steering(steer, method) if steer else contextlib.nullcontext()
-        with cm:
-            out = self.model.generate(
-                torch.tensor([ids], device=self.device), attention_mask=torch.ones(1, len(ids), device=self.device),
-                max_new_tokens=min(max_new_tokens, room), pad_token_id=self.tokenizer.pad_token_id,
-                top_p=None, top_k=None, **sampling)
-        return self.tokenizer.decode(out[0, len(ids):], skip_special_tokens=True)
+        rows = [(steer or None, method)]
+        if steer:
+            steering_mod.check_steer(steer, method, self._need_sae().d_sae)
+        return generate_rows(self, [ids], rows, max_new_tokens=max_new_tokens, temperature=temperature,
+                             seed=seed).texts[0]
+
+    def sweep(self, prompt, feature, strengths=(0, 2, 5, 10), method: str = "clamp", max_new_tokens: int = 48,
+              temperature: float = 0.0, seed: int | None = None, chat: bool = True,
+              baseline: bool = True) -> pd.DataFrame:
+        """Generate every strength (and the unsteered baseline) in ONE batched call; one row a generation.
+
+        ``prompt``: a string or a list of strings (every prompt gets every strength). ``feature``: an index,
+        or a list of indices steered together with the same strength. Columns: prompt, feature, method,
+        strength (NaN for the unsteered baseline), steered, text, tokens.
+        """
+        from .generation import generate_rows
+
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt)
+        if not prompts:
+            raise ValueError("sweep needs at least one prompt.")
+        d_sae = self._need_sae().d_sae
+        features = [feature] if not isinstance(feature, (list, tuple, set)) else list(feature)
+        features = [steering_mod.check_feature(f, d_sae) for f in features]
+        if not features:
+            raise ValueError("sweep needs at least one feature.")
+        strengths = list(strengths)
+        plan = [None] * bool(baseline) + strengths
+        if not plan:
+            raise ValueError("sweep needs at least one strength (or baseline=True).")
+        rows, prompt_ids, meta = [], [], []
+        for p in prompts:
+            ids = self.chat_ids(p, chat)
+            for s in plan:
+                steer = None if s is None else steering_mod.check_steer({f: s for f in features}, method, d_sae)
+                rows.append((steer, method))
+                prompt_ids.append(ids)
+                meta.append((p, s))
+        out = generate_rows(self, prompt_ids, rows, max_new_tokens=max_new_tokens, temperature=temperature,
+                            seed=seed)
+        label = features[0] if len(features) == 1 else tuple(features)
+        return pd.DataFrame({
+            "prompt": [p for p, _ in meta], "feature": [label] * len(meta), "method": method,
+            "strength": [float("nan") if s is None else float(s) for _, s in meta],
+            "steered": [s is not None for _, s in meta], "text": out.texts, "tokens": out.tokens})
+
+    def stream(self, prompt: str, steer: Mapping[int, float] | None = None, method: str = "clamp",
+               max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = None, chat: bool = True):
+        """Generate in a background thread; iterate the returned ``Stream`` for text pieces as they come.
+
+        A newer ``stream`` (or a steering-panel request) on the same model cancels this one within one
+        decoding step; so does ``.cancel()`` or breaking out of the loop.
+        """
+        from .generation import Stream, generate_rows, model_worker
+
+        ids = self.chat_ids(prompt, chat)
+        if steer:
+            steering_mod.check_steer(steer, method, self._need_sae().d_sae)
+
+        def run(on_step, cancel):
+            return generate_rows(self, [ids], [(steer or None, method)], max_new_tokens=max_new_tokens,
+                                 temperature=temperature, seed=seed, on_step=on_step, cancel=cancel)
+
+        return Stream(model_worker(self.model), run)
+
+    def steer(self, features=None, prompt: str | None = None, method: str = "clamp", **kwargs):
+        """The live steering panel: sliders on ``features`` (indices, or ``{feature: strength}``), generation
+        re-runs on release and streams steered beside unsteered. See ``saewidgets.widgets.steer_panel``."""
+        from .widgets.steer_panel import SteerPanel
+
+        return SteerPanel(self, features, prompt=prompt, method=method, **kwargs)
 
     def steering(self, steer: Mapping[int, float], method: str = "clamp"):
         """A context manager: inside it every forward of ``lab.model`` is steered."""

@@ -9,7 +9,9 @@ and a warning says so.
 - add:       ``x' = x + strength x max_act[f] x W_dec[f]``: the unit decoder row scaled by the maximum
              activation, so ``add`` at s adds what the feature firing at s times its maximum would add.
 - ablate:    the feature set to zero: ``x' = x - z_f W_dec[f]``.
-- amplify:   ``x' = x + alpha ReLU(x S) S^T`` over the chosen feature directions S (Wu et al. 2025).
+- amplify:   ``x' = x + ReLU(x S) diag(alpha) S^T`` over the chosen unit feature directions S, alpha the
+             strengths (one alpha for all gives Wu et al. 2025's ``x + alpha ReLU(x S) S^T``); strength 0 is a
+             no-op, -1 removes the features' positive projections.
 - calibrate: ``x' = x - ReLU(x S) S^T + beta mean(S)`` (Wu et al. 2025); beta in units of the mean
              maximum activation of the chosen features.
 """
@@ -77,40 +79,118 @@ def max_activations(sae, features: list[int]) -> torch.Tensor:
     return unit
 
 
-def intervention(sae, steer: Mapping[int, float], method: str = "clamp"):
-    """A function ``x -> x'`` that applies the intervention to a ``[batch, seq, d_model]`` activation."""
-    steer = check_steer(steer, method, sae.d_sae)
-    features = list(steer)
-    strength = torch.tensor([steer[f] for f in features])
-    unit = max_activations(sae, features)
-    W = sae.W_dec[features].detach().float()  # [n, d_model]
-    directions = W / W.norm(dim=1, keepdim=True)
+def feature_codes(sae, h: torch.Tensor, features: list[int]) -> torch.Tensor:
+    """Exactly ``sae.encode(h)[..., features]``, cheaper when only a few features are asked for.
 
-    def apply(x: torch.Tensor) -> torch.Tensor:
+    A Top-K feature is active where its pre-activation is positive and among the k largest; when none of
+    the asked features has a positive pre-activation (most decoding steps), the full encoder is skipped.
+    """
+    pre_sub = _pre_acts_of(sae, h, features)
+    arch = sae.cfg.architecture
+    if arch == "relu":
+        return pre_sub.relu()
+    if arch != "topk":  # jumprelu, and batchtopk at inference
+        return pre_sub.relu() * (pre_sub > sae.threshold[features].to(pre_sub.dtype))
+    if not (pre_sub > 0).any():
+        return torch.zeros_like(pre_sub)
+    kth = sae.pre_acts(h).topk(int(sae.cfg.k), dim=-1).values[..., -1:]
+    return torch.where(pre_sub >= kth, pre_sub.relu(), torch.zeros_like(pre_sub))
+
+
+def _pre_acts_of(sae, h: torch.Tensor, features: list[int]) -> torch.Tensor:
+    x = h.to(sae.dtype)
+    if sae.cfg.apply_b_dec_to_input:
+        x = x - sae.b_dec
+    pre = x @ sae.W_enc[:, features] + sae.b_enc[features]
+    if sae.cfg.rescale_acts_by_decoder_norm:
+        pre = pre * sae.W_dec[features].norm(dim=-1)
+    return pre
+
+
+class Intervention:
+    """``x -> x'`` on ``[batch, seq, d_model]`` activations, with one intervention per batch row.
+
+    ``rows``: a list of ``(steer, method)`` (``steer`` a ``{feature: strength}`` mapping, or ``None`` for an
+    unsteered row). A single row applies to every batch row. ``pad``: left-padding length of each row, so
+    that the attention sink (the first real token) is found in padded batches.
+    """
+
+    def __init__(self, sae, rows, pad: list[int] | None = None):
+        rows = [(None, "clamp") if steer is None else (check_steer(steer, method, sae.d_sae), method)
+                for steer, method in rows]
+        if not rows:
+            raise ValueError("an intervention needs at least one row.")
+        self.sae, self.pad = sae, pad
+        features = sorted({f for steer, _ in rows if steer for f in steer})
+        self.features = features
+        n, b = len(features), len(rows)
+        col = {f: i for i, f in enumerate(features)}
+        strength, mask = torch.zeros(b, n), torch.zeros(b, n)
+        for r, (steer, _) in enumerate(rows):
+            for f, s in (steer or {}).items():
+                strength[r, col[f]], mask[r, col[f]] = s, 1.0
+        self.methods = [m if steer else None for steer, m in rows]
+        self.unit = max_activations(sae, features) if features else torch.zeros(0)
+        W = sae.W_dec[features].detach().float()
+        self.W, self.directions = W, W / W.norm(dim=1, keepdim=True).clamp(min=1e-12)
+        self.strength, self.mask = strength, mask
+        self._device = None
+
+    def _on(self, device):
+        if self._device != device:
+            for name in ("W", "directions", "strength", "mask", "unit"):
+                setattr(self, name, getattr(self, name).to(device))
+            self._device = device
+
+    def _rows(self, method: str) -> torch.Tensor:
+        return torch.tensor([[1.0 if m == method else 0.0] for m in self.methods], device=self.mask.device)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.features:
+            return x
         h = x.float()
-        if method in ("clamp", "ablate"):
-            z = sae.encode(h.to(sae.dtype)).float()[..., features]  # [b, s, n]
-            target = strength * unit if method == "clamp" else torch.zeros_like(strength)
-            delta = (target.to(h.device) - z) @ W.to(h.device)
-        elif method == "add":
-            delta = ((strength * unit).to(h.device) @ directions.to(h.device)).expand_as(h)
-        elif method == "amplify":
-            delta = strength.mean().item() * torch.relu(h @ directions.T.to(h.device)) @ directions.to(h.device)
-        else:  # calibrate
-            proj = torch.relu(h @ directions.T.to(h.device)) @ directions.to(h.device)
-            beta = strength.mean().item() * unit.mean().item()
-            delta = -proj + beta * directions.mean(0).to(h.device)
-        keep = _not_sink(h)
-        return (h + delta * keep).to(x.dtype)
+        self._on(h.device)
+        b = h.shape[0]
+        if len(self.methods) not in (1, b):
+            raise RuntimeError(f"intervention built for {len(self.methods)} rows, got a batch of {b}.")
+        delta = torch.zeros_like(h)
+        present = set(self.methods)
+        S, M, unit = self.strength, self.mask, self.unit
+        if present & {"clamp", "ablate"}:
+            z = feature_codes(self.sae, h, self.features).float()  # [b, s, n]
+            target = S * unit * self._rows("clamp")                  # ablate rows: target 0
+            which = M * (self._rows("clamp") + self._rows("ablate"))
+            delta += ((target[:, None, :] - z) * which[:, None, :]) @ self.W
+        if "add" in present:
+            delta += ((S * unit * M * self._rows("add")) @ self.directions)[:, None, :]
+        if present & {"amplify", "calibrate"}:
+            proj = torch.relu(h @ self.directions.T)  # [b, s, n]
+            if "amplify" in present:   # x + ReLU(xS) diag(alpha) S^T
+                delta += (proj * (S * M * self._rows("amplify"))[:, None, :]) @ self.directions
+            if "calibrate" in present:  # x - ReLU(xS) S^T + beta mean(S)
+                cal = M * self._rows("calibrate")
+                count = cal.sum(1, keepdim=True).clamp(min=1)
+                beta = (S * unit * cal).sum(1, keepdim=True) / count  # mean strength x mean unit, per row
+                mean_dir = (cal @ self.directions) / count
+                delta += -(proj * cal[:, None, :]) @ self.directions + (beta * mean_dir)[:, None, :]
+        return (h + delta * _not_sink(h, self.pad)).to(x.dtype)
 
-    return apply
+
+def intervention(sae, steer: Mapping[int, float], method: str = "clamp") -> Intervention:
+    """A function ``x -> x'`` that applies the intervention to a ``[batch, seq, d_model]`` activation."""
+    return Intervention(sae, [(steer, method)])
 
 
-def _not_sink(h: torch.Tensor) -> torch.Tensor:
-    """``[b, s, 1]`` mask: 0 at the attention sink (the first position of a prefill), 1 elsewhere."""
+def _not_sink(h: torch.Tensor, pad: list[int] | None = None) -> torch.Tensor:
+    """``[b, s, 1]`` mask: 0 at the attention sink (the first real position of a prefill), 1 elsewhere.
+
+    Decoding steps (one position) never hold the sink. In a prefill the first real token of each row
+    (after ``pad`` left-padding tokens) and any position with a norm far above the median are sinks.
+    """
     keep = torch.ones(h.shape[:-1] + (1,), dtype=h.dtype, device=h.device)
     if h.shape[1] > 1:
-        keep[:, 0] = 0
+        for r in range(h.shape[0]):
+            keep[r, : (pad[r] if pad and len(pad) == h.shape[0] else 0) + 1] = 0
         norms = h.norm(dim=-1)
         keep[norms > SINK_RATIO * norms[:, 1:].median()] = 0
     return keep
@@ -120,6 +200,13 @@ def _not_sink(h: torch.Tensor) -> torch.Tensor:
 def steering(model, sae, point: HookPoint, steer: Mapping[int, float], method: str = "clamp") -> Iterator[None]:
     """While active, every forward of ``model`` runs with the intervention at ``point``."""
     with edit(model, point, intervention(sae, steer, method)):
+        yield
+
+
+@contextlib.contextmanager
+def batch_steering(model, sae, point: HookPoint, rows, pad: list[int] | None = None) -> Iterator[None]:
+    """Like ``steering``, one ``(steer, method)`` a batch row (``steer=None``: that row unsteered)."""
+    with edit(model, point, Intervention(sae, rows, pad)):
         yield
 
 
