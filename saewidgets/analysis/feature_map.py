@@ -1,0 +1,299 @@
+"""A 2-D map of every feature: UMAP of the decoder directions (cosine metric), clusters labelled by words.
+
+Features whose decoder rows point the same way mean related things, so a 2-D layout of the unit
+decoder rows under the cosine metric puts related features side by side. UMAP (``umap-learn``) keeps
+neighbourhoods best; it takes about a minute for 16k features on two CPU cores, so:
+
+- the default SAE's layout ships in ``saewidgets/data/default-sae/feature_map.npz`` (x, y as fp16,
+  cluster ids uint16, cluster labels, a fingerprint of the decoder it was computed from);
+- for any other SAE (or a retrained default whose fingerprint no longer matches) the map uses PCA of
+  the unit decoder rows, instantly, with a notice; ``layout(lab, "umap")`` / ``lab.map(layout="umap")``
+  computes UMAP on demand with a progress bar and caches it in the user cache;
+- when ``umap-learn`` is not installed, PCA with a notice;
+- an SAE with more than ``MAX_POINTS`` (100k) features is mapped on a fixed random subsample of that
+  many, and the widget says so on screen.
+
+Clusters: k-means on the 2-D layout (so a cluster is a region you can see), each labelled by the
+words most over-represented in its members' vocabulary explanations.
+
+Rebuild every shipped artefact of this issue (explanations and map) for the default SAE with one
+command, after the SAE (and its dashboards, ``python -m saewidgets.analysis.dashboards``) changed:
+
+    .venv/bin/python -m saewidgets.analysis.feature_map build-default
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import warnings
+import weakref
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import dashboards as dash
+from .neighbors import unit_decoder
+
+FILE = "feature_map.npz"
+FORMAT = 1
+MAX_POINTS = 100_000
+N_CLUSTERS = 48
+UMAP_ARGS = dict(n_neighbors=15, min_dist=0.05, metric="cosine", random_state=0)
+
+
+@dataclass
+class FeatureMap:
+    """Positions of features on the plane (scaled into [0, 1]²), their clusters and the clusters' labels."""
+
+    features: np.ndarray          # [n] int: which feature each point is (all of them, or a subsample)
+    xy: np.ndarray                # [n, 2] float32 in [0, 1]
+    cluster: np.ndarray           # [n] int, -1 when not clustered
+    labels: list[str]             # one per cluster
+    meta: dict = field(default_factory=dict)
+
+    @property
+    def method(self) -> str:
+        return self.meta.get("method", "?")
+
+    @property
+    def subsampled(self) -> bool:
+        return len(self.features) < self.meta.get("d_sae", len(self.features))
+
+    def save(self, path: str | Path) -> Path:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp.npz")
+        arrays = {"xy": self.xy.astype(np.float16), "cluster": self.cluster.astype(np.int16)}
+        if self.subsampled:
+            arrays["features"] = self.features.astype(np.int32)
+        np.savez_compressed(tmp, meta=np.array(json.dumps({**self.meta, "labels": self.labels})), **arrays)
+        tmp.replace(path)
+        return path
+
+    @staticmethod
+    def header(path: str | Path) -> dict:
+        with np.load(path, allow_pickle=False) as npz:
+            return json.loads(str(npz["meta"]))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "FeatureMap":
+        with np.load(path, allow_pickle=False) as npz:
+            meta = json.loads(str(npz["meta"]))
+            xy = npz["xy"].astype(np.float32)
+            cluster = npz["cluster"].astype(np.int64)
+            features = npz["features"].astype(np.int64) if "features" in npz.files else np.arange(len(xy))
+        if meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: feature map format {meta.get('format')}, this saewidgets reads {FORMAT}.")
+        return cls(features, xy, cluster, meta.pop("labels", []), meta)
+
+
+def _scale(xy: np.ndarray) -> np.ndarray:
+    """Into [0, 1]² keeping the aspect ratio (the longer side spans 0..1, the shorter is centred)."""
+    xy = np.asarray(xy, dtype=np.float64)
+    lo, hi = np.percentile(xy, 0.1, axis=0), np.percentile(xy, 99.9, axis=0)  # a few far outliers don't squash the rest
+    xy = np.clip(xy, lo, hi)
+    span = max(float((hi - lo).max()), 1e-12)
+    out = (xy - lo) / span
+    out += (1 - (hi - lo) / span) / 2
+    return out.astype(np.float32)
+
+
+def pca_2d(x: torch.Tensor) -> np.ndarray:
+    """The first two principal components of the rows of ``x``."""
+    x = x.float()
+    x = x - x.mean(0)
+    _, _, v = torch.pca_lowrank(x, q=2, center=False, niter=4)
+    return (x @ v[:, :2]).cpu().numpy()
+
+
+def umap_2d(x: np.ndarray, progress: bool = True) -> np.ndarray:
+    import umap  # noqa: F401 - ImportError handled by the caller
+
+    reducer = umap.UMAP(**UMAP_ARGS, verbose=progress, tqdm_kwds={"disable": not progress, "desc": "UMAP epochs"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # n_jobs overridden by random_state, etc.
+        return reducer.fit_transform(x)
+
+
+def umap_available() -> bool:
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@torch.no_grad()
+def kmeans(xy: np.ndarray, k: int, iters: int = 30, seed: int = 0) -> np.ndarray:
+    """Plain k-means (k-means++ start) on a few-dimensional point set: cluster id per point."""
+    x = torch.from_numpy(np.asarray(xy, dtype=np.float32))
+    n = len(x)
+    k = max(1, min(k, n))
+    g = torch.Generator().manual_seed(seed)
+    centres = x[torch.randint(n, (1,), generator=g)]
+    for _ in range(1, k):   # k-means++: each next centre far from the chosen ones
+        d = torch.cdist(x, centres).min(1).values ** 2
+        centres = torch.cat([centres, x[torch.multinomial(d / d.sum().clamp(min=1e-12), 1, generator=g)]])
+    for _ in range(iters):
+        assign = torch.cdist(x, centres).argmin(1)
+        sums = torch.zeros_like(centres).index_add_(0, assign, x)
+        counts = torch.bincount(assign, minlength=k).float()[:, None]
+        centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
+    return torch.cdist(x, centres).argmin(1).numpy()
+
+
+def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int = 3) -> list[str]:
+    """Each cluster's words: the explanation words most over-represented among its members (tf-idf-like)."""
+    if ex is None:
+        return [f"cluster {c}" for c in range(int(cluster.max(initial=-1)) + 1)]
+    V = len(ex.words)
+    word_ids = ex.arrays["word_ids"][features][:, :5]
+    valid = ex.arrays["word_scores"][features][:, :5] > 0
+    overall = np.bincount(word_ids[valid], minlength=V).astype(np.float64)
+    idf = np.log((len(features) + 1) / (overall + 1))
+    labels = []
+    for c in range(int(cluster.max(initial=-1)) + 1):
+        member = cluster == c
+        counts = np.bincount(word_ids[member][valid[member]], minlength=V).astype(np.float64)
+        score = counts * idf
+        score[counts < 2] = 0  # a word of a single feature doesn't describe a region
+        best = [int(i) for i in np.argsort(-score)[:n_words] if score[i] > 0]
+        labels.append(", ".join(ex.words[i] for i in best) or f"cluster {c}")
+    return labels
+
+
+def compute(lab, method: str = "umap", progress: bool = True, clusters: int = N_CLUSTERS, ex=None) -> FeatureMap:
+    """The map of ``lab.sae``: ``method`` "umap" (falls back to PCA, with a notice, when not installed) or "pca"."""
+    sae = lab._need_sae()
+    if method not in ("umap", "pca"):
+        raise ValueError(f"layout must be 'umap', 'pca' or 'auto' (got {method!r}).")
+    started = time.perf_counter()
+    n = sae.d_sae
+    features = np.arange(n)
+    if n > MAX_POINTS:
+        features = np.sort(np.random.default_rng(0).choice(n, MAX_POINTS, replace=False))
+    unit = unit_decoder(sae)[torch.from_numpy(features).to(sae.W_dec.device)].cpu()
+    if method == "umap" and not umap_available():
+        print("saewidgets: umap-learn is not installed (pip install umap-learn); the map uses PCA instead.", flush=True)
+        method = "pca"
+    xy = umap_2d(unit.numpy(), progress) if method == "umap" else pca_2d(unit)
+    xy = _scale(xy)
+    cluster = kmeans(xy, clusters) if clusters else np.full(len(xy), -1)
+    labels = cluster_labels(cluster, features, ex) if clusters else []
+    meta = {"format": FORMAT, "sae": dash.fingerprint(sae), "d_sae": n, "method": method,
+            "umap": UMAP_ARGS if method == "umap" else None, "clusters": clusters,
+            "seconds": round(time.perf_counter() - started, 1)}
+    return FeatureMap(features, xy, cluster, labels, meta)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding an SAE's map: in memory, shipped, in the user cache, or computed now
+
+_LOADED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> {method: (fingerprint, FeatureMap)}
+
+
+def shipped_path() -> Path:
+    from ..lab import DEFAULT_SAE_DIR
+
+    return DEFAULT_SAE_DIR / FILE
+
+
+def _cache_path(sae, method: str) -> Path:
+    from ..paths import cache_dir
+
+    return cache_dir("feature-maps") / f"{dash.fingerprint(sae)}-{method}.npz"
+
+
+def _read(path: Path, fp: str) -> FeatureMap | None:
+    if not path.exists():
+        return None
+    try:
+        if FeatureMap.header(path).get("sae") != fp:
+            return None
+        return FeatureMap.load(path)
+    except (OSError, ValueError, KeyError) as err:
+        warnings.warn(f"ignoring unreadable feature map {path}: {err}", stacklevel=3)
+        return None
+
+
+def layout(lab, method: str = "auto", progress: bool = True) -> FeatureMap:
+    """The map of ``lab.sae``. ``"auto"``: UMAP when shipped or cached for this SAE, else PCA (instant,
+    with a notice saying how to get UMAP); ``"umap"``: computed now if needed (progress bar, cached);
+    ``"pca"``: PCA."""
+    sae = lab._need_sae()
+    fp = dash.fingerprint(sae)
+    held = _LOADED.setdefault(sae, {})
+    if method == "auto":
+        for m in ("umap", "pca"):
+            if m in held and held[m][0] == fp:
+                return held[m][1]
+    elif method in held and held[method][0] == fp:
+        return held[method][1]
+    found = None
+    if method in ("auto", "umap"):
+        found = _read(shipped_path(), fp) or _read(_cache_path(sae, "umap"), fp)
+    if found is None and method == "auto":
+        print("saewidgets: no UMAP layout for this SAE yet; showing PCA of the decoder directions. "
+              "lab.map(layout='umap') computes UMAP (about a minute for 16k features, cached).", flush=True)
+        method = "pca"
+    if found is None:
+        from .explain import explanations
+
+        ex = explanations(lab, progress=progress, tokens=False)
+        found = compute(lab, method, progress, ex=ex)
+        if found.method == "umap":
+            found.save(_cache_path(sae, "umap"))
+    held[found.method] = (fp, found)
+    return found
+
+
+def density(xy: np.ndarray, bins: int = 96) -> np.ndarray:
+    """Each point's local density on the map in [0, 1]: its cell count in a ``bins``² grid, log-scaled."""
+    cell = np.clip((xy * bins).astype(np.int64), 0, bins - 1)
+    flat = cell[:, 0] * bins + cell[:, 1]
+    counts = np.bincount(flat, minlength=bins * bins)[flat].astype(np.float64)
+    return (np.log1p(counts) / np.log1p(counts.max())).astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# The one command that rebuilds every shipped artefact of the explanations and the map
+
+
+def build_default(argv: list[str] | None = None) -> None:
+    from .. import lab as lab_module
+    from . import explain
+
+    torch.set_num_threads(min(2, torch.get_num_threads()))
+    lab = lab_module.load()
+    fp = dash.fingerprint(lab.sae)
+    d_path = dash.shipped_path()
+    if not d_path.exists() or dash.Dashboards.header(d_path).get("sae") != fp:
+        raise SystemExit(f"{d_path} was not computed from the current default SAE (fingerprint {fp}); rebuild "
+                         "it first: .venv/bin/python -m saewidgets.analysis.dashboards")
+    t = time.perf_counter()
+    ex = explain.compute(lab)
+    path = ex.save(explain.shipped_path())
+    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB ({time.perf_counter() - t:.0f} s)")
+    print(explain.metrics(ex, lab.tokenizer).to_string(index=False))
+    t = time.perf_counter()
+    fmap = compute(lab, "umap", progress=True, ex=ex)
+    path = fmap.save(shipped_path())
+    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, {fmap.method}, {len(fmap.labels)} clusters "
+          f"({time.perf_counter() - t:.0f} s), SAE fingerprint {fp}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="Feature map and explanations of the default SAE.")
+    ap.add_argument("command", choices=["build-default"], help="rebuild the shipped explanations and map")
+    args = ap.parse_args(argv)
+    if args.command == "build-default":
+        build_default()
+
+
+if __name__ == "__main__":
+    main()

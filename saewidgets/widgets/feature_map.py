@@ -1,0 +1,203 @@
+"""Feature map: every feature of the SAE as a point on a 2-D map, drawn by WebGL in the browser.
+
+    m = lab.map()            # the map above an (empty) feature card
+    m.selected               # the clicked feature (None before a click); m.selected = 123 selects from Python
+    m.show("The Golden Gate Bridge")    # colour by activation on a text
+    m.search("bridge")       # highlight the features a word search finds (the view's search box does the same)
+    m.colour_by = "density"  # or "cluster", "activation"
+
+Python sends the layout once, as bytes (``codecs``): positions float32 ``[n, 2]`` in [0, 1]², cluster
+ids and local density as uint8, and every point's short explanation as one UTF-8 string joined by
+newlines (the hover needs no round trip to the kernel). Later messages are small: the neighbours of a
+selected feature, the matches of a search (ids and scores), activations on a text (fp16 per point).
+A search from the view carries an id; its answer comes back with that id, so a late answer to an older
+query is never shown. The view is ``js/src/views/feature_map.ts``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anywidget
+import ipywidgets
+import numpy as np
+import traitlets as t
+
+from ..analysis import explain as ex_mod
+from ..analysis import feature_map as fm
+from ..analysis.neighbors import neighbors
+from . import codecs
+from .bundle import esm
+from .heatmap import FeatureIndexError, _check
+
+COLOUR_MODES = ("cluster", "density", "activation")
+
+
+class FeatureMap(anywidget.AnyWidget):
+    """The map alone (``lab.map()`` puts a feature card under it). ``selected`` follows clicks."""
+
+    selected = t.Int(None, allow_none=True).tag(sync=True)
+    d_sae = t.Int(0).tag(sync=True)
+    points = t.Dict().tag(sync=True)        # xy, cluster, density, features, texts (sent once)
+    labels = t.List(t.Unicode()).tag(sync=True)
+    notice = t.Unicode("").tag(sync=True)   # PCA instead of UMAP, a subsample: said on screen
+    colour_by = t.Unicode("cluster").tag(sync=True)
+    neighbours = t.Dict().tag(sync=True)    # {"feature", "ids": int32, "cosine": float32}
+    matches = t.Dict().tag(sync=True)       # {"id", "query", "ids": int32, "scores": float32, "message"}
+    activation = t.Dict().tag(sync=True)    # {"text", "values": fp16 per point (÷ max activation)}
+    error = t.Unicode("").tag(sync=True)
+    height = t.Int(520).tag(sync=True)
+
+    def __init__(self, lab, *, layout: str = "auto", n_neighbours: int = 10, progress: bool = True, **kwargs):
+        self._esm = esm("feature_map")
+        self._lab, self._n_neighbours = lab, n_neighbours
+        sae = lab._need_sae()
+        self._map = fm.layout(lab, layout, progress=progress)
+        ex = ex_mod.explanations(lab, progress=progress, tokens=False)
+        feats = self._map.features
+        self._position = np.full(sae.d_sae, -1, dtype=np.int64)   # feature -> point index (-1: not on the map)
+        self._position[feats] = np.arange(len(feats))
+        texts = [f"#{f}  {ex.text(int(f), lab.tokenizer, 4, 3)}" for f in feats]
+        cluster = self._map.cluster
+        points = {
+            "xy": codecs.encode(self._map.xy, "float32"),
+            "cluster": codecs.encode(np.where(cluster >= 0, cluster % 256, 255), "uint8"),
+            "density": codecs.encode(np.round(fm.density(self._map.xy) * 255), "uint8"),
+            "features": codecs.encode(feats, "int32"),
+            "texts": "\n".join(s.replace("\n", " ") for s in texts).encode("utf-8"),
+        }
+        notice = []
+        if self._map.method != "umap":
+            notice.append("layout: PCA of the decoder directions (no UMAP layout for this SAE: "
+                          "lab.map(layout='umap') computes one)")
+        if self._map.subsampled:
+            notice.append(f"showing a random {len(feats):,} of {sae.d_sae:,} features")
+        super().__init__(d_sae=sae.d_sae, points=points, labels=list(self._map.labels), notice="; ".join(notice),
+                         **kwargs)
+        self.on_msg(self._on_request)
+
+    # ---- Python API
+
+    @t.validate("selected")
+    def _validate_selected(self, proposal):
+        f = proposal["value"]
+        if f is None:
+            return None
+        try:
+            return _check(f, self.d_sae)
+        except FeatureIndexError as err:
+            self.error = str(err)
+            raise
+
+    @t.validate("colour_by")
+    def _validate_colour(self, proposal):
+        if proposal["value"] not in COLOUR_MODES:
+            raise t.TraitError(f"colour_by must be one of {COLOUR_MODES} (got {proposal['value']!r}).")
+        return proposal["value"]
+
+    @t.observe("selected")
+    def _send_neighbours(self, change):
+        f = change["new"]
+        self.error = ""
+        if f is None:
+            self.neighbours = {}
+            return
+        ids, cos = neighbors(self._lab.sae, f, self._n_neighbours)
+        self.neighbours = {"feature": f, "ids": codecs.encode(ids, "int32"), "cosine": codecs.encode(cos, "float32")}
+
+    def set_state(self, sync_data):
+        try:
+            super().set_state(sync_data)
+        except t.TraitError as err:
+            self.error = str(err)
+            self.send_state(["selected", "error"])
+
+    def show(self, text: str) -> "FeatureMap":
+        """Colour the points by their largest activation on ``text`` (÷ each feature's maximum activation)."""
+        fa = self._lab.encode(text)
+        peak = fa.values.max(0).values.numpy()
+        stats = getattr(self._lab.sae, "stats", None) or {}
+        if "max_activation" in stats:
+            scale = np.asarray(stats["max_activation"], dtype=np.float32)
+            rel = np.where(peak > 0, peak / np.maximum(scale, 1e-6), 0.0)
+        else:
+            rel = peak / max(float(peak.max()), 1e-6)
+        rel = np.clip(rel[self._map.features], 0, 1)
+        with self.hold_sync():
+            self.activation = {"text": text, "values": codecs.encode(rel, "float16"),
+                               "active": int((rel > 0).sum())}
+            self.colour_by = "activation"
+        return self
+
+    def search(self, query: str, k: int = 20, request: Any = None) -> "FeatureMap":
+        """Highlight the top ``k`` features of ``lab.search(query)`` (an empty query clears)."""
+        if not query or not query.strip():
+            self.matches = {"id": request, "query": "", "ids": codecs.encode(np.zeros(0), "int32"),
+                            "scores": codecs.encode(np.zeros(0), "float32"), "message": ""}
+            return self
+        df = self._lab.search(query, k=k)
+        self.last_search = df
+        self.matches = {"id": request, "query": query, "ids": codecs.encode(df.feature.to_numpy(), "int32"),
+                        "scores": codecs.encode(df.score.to_numpy() if len(df) else np.zeros(0), "float32"),
+                        "message": df.attrs.get("message", "")}
+        return self
+
+    def position(self, feature: int) -> int:
+        """The point index of ``feature`` (-1 when a subsampled map leaves it out)."""
+        return int(self._position[_check(feature, self.d_sae)])
+
+    @property
+    def layout_data(self) -> fm.FeatureMap:
+        return self._map
+
+    # ---- requests from the view
+
+    def _on_request(self, _widget, content, _buffers) -> None:
+        if isinstance(content, dict) and content.get("type") == "search":
+            try:
+                self.search(str(content.get("query", "")), request=content.get("id"))
+            except Exception as err:  # noqa: BLE001 - shown in the view, never lost in the kernel log
+                self.matches = {"id": content.get("id"), "query": content.get("query", ""),
+                                "ids": codecs.encode(np.zeros(0), "int32"),
+                                "scores": codecs.encode(np.zeros(0), "float32"), "message": f"search failed: {err}"}
+
+
+class MapExplorer(ipywidgets.VBox):
+    """``lab.map()``: the feature map above a feature card that shows the clicked feature."""
+
+    selected = t.Int(None, allow_none=True)
+
+    def __init__(self, lab, *, card: bool = True, **kwargs):
+        self.map = FeatureMap(lab, **kwargs)
+        children = [self.map]
+        self.card = None
+        if card:
+            from .feature_card import feature_card
+
+            self.card = feature_card(lab, None)
+            children.append(self.card)
+            self._card_link = t.link((self.map, "selected"), (self.card, "feature"))
+        super().__init__(children=children)
+        self._link = t.link((self.map, "selected"), (self, "selected"))
+
+    def show(self, text: str) -> "MapExplorer":
+        self.map.show(text)
+        return self
+
+    def search(self, query: str, k: int = 20) -> "MapExplorer":
+        self.map.search(query, k)
+        return self
+
+    @property
+    def colour_by(self) -> str:
+        return self.map.colour_by
+
+    @colour_by.setter
+    def colour_by(self, mode: str) -> None:
+        self.map.colour_by = mode
+
+
+def feature_map(lab, *, card: bool = True, layout: str = "auto", n_neighbours: int = 10,
+                progress: bool = True) -> MapExplorer:
+    """The feature map of ``lab.sae`` (``lab.map()``); ``card=False`` for the map alone (still a container)."""
+    return MapExplorer(lab, card=card, layout=layout, n_neighbours=n_neighbours, progress=progress)
