@@ -96,11 +96,12 @@ class _Cancelled:
 def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple[Steer, str]], *,
                   max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = None,
                   on_step: Callable[[list[str]], None] | None = None,
-                  cancel: threading.Event | None = None) -> Batch:
+                  cancel: threading.Event | None = None, **generate_kwargs) -> Batch:
     """Generate every row in one batched call: row r reads ``prompt_ids[r]`` and is steered by ``rows[r]``.
 
     Prompts of different lengths are left-padded; each row's attention sink (its first real token) is
     never steered. ``on_step(texts)`` streams; setting ``cancel`` stops within one decoding step.
+    Other keyword arguments go to ``model.generate`` (e.g. ``min_new_tokens`` for benchmarks).
     """
     from transformers import StoppingCriteriaList
 
@@ -130,7 +131,8 @@ def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple
     with model_lock(lab.model), hook:
         lab.model.generate(ids, attention_mask=mask, max_new_tokens=min(max_new_tokens, room), pad_token_id=pad_id,
                            top_p=None, top_k=None, streamer=stream,
-                           stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **sampling)
+                           stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **sampling,
+                           **generate_kwargs)
     return Batch(stream.texts(), [len(i) for i in stream.ids], list(stream.done), cancel.is_set(),
                  time.perf_counter() - start, stream.first_token_s)
 

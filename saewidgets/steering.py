@@ -79,11 +79,14 @@ def max_activations(sae, features: list[int]) -> torch.Tensor:
     return unit
 
 
-def feature_codes(sae, h: torch.Tensor, features: list[int]) -> torch.Tensor:
-    """Exactly ``sae.encode(h)[..., features]``, cheaper when only a few features are asked for.
+def feature_codes(sae, h: torch.Tensor, features: list[int], memory: dict | None = None) -> torch.Tensor:
+    """Exactly ``sae.encode(h)[..., features]``, usually without running the whole encoder.
 
-    A Top-K feature is active where its pre-activation is positive and among the k largest; when none of
-    the asked features has a positive pre-activation (most decoding steps), the full encoder is skipped.
+    Top-K: feature f is active where its pre-activation is positive and among the k largest. Two exact
+    shortcuts skip the full ``d_in x d_sae`` encoder on most decoding steps: no asked feature has a positive
+    pre-activation; or k other features already beat it. For the second, ``memory`` keeps the features that
+    were in the top k at the previous call (a token's active features are mostly its predecessor's): if
+    at least k of them have larger pre-activations than every asked feature, none of those is in the top k.
     """
     pre_sub = _pre_acts_of(sae, h, features)
     arch = sae.cfg.architecture
@@ -91,9 +94,18 @@ def feature_codes(sae, h: torch.Tensor, features: list[int]) -> torch.Tensor:
         return pre_sub.relu()
     if arch != "topk":  # jumprelu, and batchtopk at inference
         return pre_sub.relu() * (pre_sub > sae.threshold[features].to(pre_sub.dtype))
+    k = int(sae.cfg.k)
     if not (pre_sub > 0).any():
         return torch.zeros_like(pre_sub)
-    kth = sae.pre_acts(h).topk(int(sae.cfg.k), dim=-1).values[..., -1:]
+    recent = None if memory is None else memory.get("recent")
+    if recent is not None and h.shape[1] == 1 and len(recent) >= k:
+        kth = _pre_acts_of(sae, h, recent).topk(k, dim=-1).values[..., -1:]  # a lower bound of the true k-th
+        if (pre_sub < kth).all():
+            return torch.zeros_like(pre_sub)
+    top = sae.pre_acts(h).topk(k, dim=-1)
+    if memory is not None:
+        memory["recent"] = top.indices[:, -1].reshape(-1).unique().tolist()
+    kth = top.values[..., -1:]
     return torch.where(pre_sub >= kth, pre_sub.relu(), torch.zeros_like(pre_sub))
 
 
@@ -135,6 +147,7 @@ class Intervention:
         self.W, self.directions = W, W / W.norm(dim=1, keepdim=True).clamp(min=1e-12)
         self.strength, self.mask = strength, mask
         self._device = None
+        self._memory: dict = {}  # feature_codes' recent top-k features
 
     def _on(self, device):
         if self._device != device:
@@ -157,7 +170,7 @@ class Intervention:
         present = set(self.methods)
         S, M, unit = self.strength, self.mask, self.unit
         if present & {"clamp", "ablate"}:
-            z = feature_codes(self.sae, h, self.features).float()  # [b, s, n]
+            z = feature_codes(self.sae, h, self.features, self._memory).float()  # [b, s, n]
             target = S * unit * self._rows("clamp")                  # ablate rows: target 0
             which = M * (self._rows("clamp") + self._rows("ablate"))
             delta += ((target[:, None, :] - z) * which[:, None, :]) @ self.W

@@ -33,6 +33,11 @@ def test_feature_codes_equal_the_full_encoder():
                 sae.threshold = torch.nn.Parameter(torch.full((sae.d_sae,), 0.2))
         feats = [0, 7, 31, 100]
         torch.testing.assert_close(steering.feature_codes(sae, x, feats), sae.encode(x)[..., feats])
+    sae, memory = random_sae(k=4), {}
+    steps = torch.randn(40, 2, 1, D_MODEL) * 3  # decoding steps: the remembered top-k bound is exact too
+    steering.feature_codes(sae, torch.randn(2, 3, D_MODEL), [5, 6], memory)
+    for x1 in steps:
+        torch.testing.assert_close(steering.feature_codes(sae, x1, [5, 6], memory), sae.encode(x1)[..., [5, 6]])
     sae = random_sae()
     with torch.no_grad():
         sae.b_enc.fill_(-100.0)  # nothing positive: the fast path

@@ -1,0 +1,121 @@
+"""Steering benchmarks on the default model (SmolLM2-135M-Instruct + the shipped SAE), CPU, 2 threads.
+
+    .venv/bin/python bench/bench_steering.py          # prints a Markdown table; results go in docs/benchmarks.md
+
+- steered/plain: tokens/s of ``generate_rows`` with a clamp on one feature (what ``lab.generate(steer=...)``
+  runs) ÷ tokens/s of a plain HF ``model.generate``, same prompt, 64 new tokens forced (``min_new_tokens``),
+  greedy; alternating runs, median of 5 each. Target ≥ 0.95.
+- sweep/one: one batched call with the baseline and 4 clamp strengths (5 rows, 64 tokens each) ÷ one plain
+  generation of 64 tokens; alternating, median of 3 each. Target ≤ 1.5.
+- slider release → first token: with the panel generating, a new request (what a released slider sends) until
+  the first streamed update of the new run; against prompt prefill (the prompt's forward) + one decoding step
+  (median step of a plain generation) + 100 ms. Median of 5.
+"""
+
+from __future__ import annotations
+
+import statistics
+import threading
+import time
+
+import torch
+
+PROMPT = "Write a short story about a walk in the park."
+N = 64
+
+
+def main() -> None:
+    torch.set_num_threads(2)
+    import saewidgets as sw
+    from saewidgets.generation import generate_rows
+
+    lab = sw.load()
+    ids = lab.chat_ids(PROMPT)
+    x = torch.tensor([ids])
+    feature = int(lab.encode(PROMPT).top(k=1).feature.iloc[-1])  # any live feature: the cost does not depend on it
+    pad = lab.tokenizer.pad_token_id
+
+    def plain():
+        t = time.perf_counter()
+        out = lab.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=N, min_new_tokens=N,
+                                 do_sample=False, pad_token_id=pad, top_p=None, top_k=None)
+        return (out.shape[1] - len(ids)) / (time.perf_counter() - t)
+
+    def steered():
+        b = generate_rows(lab, [ids], [({feature: 8.0}, "clamp")], max_new_tokens=N, min_new_tokens=N)
+        return b.tokens[0] / b.seconds
+
+    plain(), steered()
+    rates_p, rates_s = [], []
+    for _ in range(5):
+        rates_p.append(plain())
+        rates_s.append(steered())
+    tp, ts = statistics.median(rates_p), statistics.median(rates_s)
+
+    def sweep():
+        rows = [(None, "clamp")] + [({feature: s}, "clamp") for s in (2.0, 4.0, 8.0, 16.0)]
+        t = time.perf_counter()
+        generate_rows(lab, [ids] * 5, rows, max_new_tokens=N, min_new_tokens=N)
+        return time.perf_counter() - t
+
+    one, five = [], []
+    for _ in range(3):
+        t = time.perf_counter()
+        plain()
+        one.append(time.perf_counter() - t)
+        five.append(sweep())
+    t_one, t_sweep = statistics.median(one), statistics.median(five)
+
+    # slider release -> first streamed token
+    panel = lab.steer({feature: 4.0}, prompt=PROMPT, max_new_tokens=N)
+    panel.run()
+    panel.wait()  # the unsteered text is cached from now on, as after a first run in the browser
+    first = {}
+
+    def watch(change):
+        r = change["new"]
+        if r.get("id") in first and first[r["id"]] is None and r.get("tokens", 0) >= 1:
+            first[r["id"]] = time.perf_counter()
+
+    panel.observe(watch, names="result")
+    latencies = []
+    for i in range(5):
+        panel.strengths = {feature: 4.0 + i}
+        panel.run()  # generating...
+        while panel.result.get("tokens", 0) < 5:
+            time.sleep(0.002)
+        panel.strengths = {feature: 5.5 + i}
+        t0 = time.perf_counter()
+        first[panel._ids + 1] = None
+        rid = panel.run()  # ... a slider is released
+        while first.get(rid) is None:
+            time.sleep(0.001)
+        latencies.append(first[rid] - t0)
+        panel.wait()
+    prefill = []
+    with lab.steering({feature: 4.0}):
+        for _ in range(5):
+            t = time.perf_counter()
+            with torch.no_grad():
+                lab.model(input_ids=x)
+            prefill.append(time.perf_counter() - t)
+    step = 1 / tp
+    budget = statistics.median(prefill) + step + 0.100
+    latency = statistics.median(latencies)
+
+    print(f"prompt: {len(ids)} tokens (chat template), {N} new tokens, torch threads {torch.get_num_threads()}")
+    print("| measure | value | target |")
+    print("|---|---|---|")
+    print(f"| plain HF generate | {tp:.1f} tok/s | |")
+    print(f"| steered (clamp, one feature) | {ts:.1f} tok/s | |")
+    print(f"| steered ÷ plain | **{ts / tp:.3f}** | ≥ 0.95 |")
+    print(f"| one plain generation ({N} tokens) | {t_one:.2f} s | |")
+    print(f"| sweep: baseline + 4 strengths, one call | {t_sweep:.2f} s | |")
+    print(f"| sweep ÷ one | **{t_sweep / t_one:.2f}×** | ≤ 1.5× |")
+    print(f"| slider release → first streamed token | {latency * 1000:.0f} ms | |")
+    print(f"| budget: prefill {statistics.median(prefill) * 1000:.0f} ms + step {step * 1000:.0f} ms + 100 ms "
+          f"| {budget * 1000:.0f} ms | latency ≤ budget: **{'yes' if latency <= budget else 'no'}** |")
+
+
+if __name__ == "__main__":
+    main()
