@@ -163,9 +163,10 @@ class FeatureMap(anywidget.AnyWidget):
 
 
 class MapExplorer(ipywidgets.VBox):
-    """``lab.map()``: the feature map above a feature card that shows the clicked feature."""
+    """``lab.map()``: the feature map above a feature card that shows the clicked feature.
 
-    selected = t.Int(None, allow_none=True)
+    ``selected`` reads and sets ``map.selected`` (observe ``m.map`` for changes: ``m.map.observe(f, "selected")``).
+    """
 
     def __init__(self, lab, *, card: bool = True, **kwargs):
         self.map = FeatureMap(lab, **kwargs)
@@ -176,9 +177,25 @@ class MapExplorer(ipywidgets.VBox):
 
             self.card = feature_card(lab, None)
             children.append(self.card)
-            self._card_link = t.link((self.map, "selected"), (self.card, "feature"))
+            self.map.observe(self._to_card, "selected")
+            self.card.observe(self._to_map, "feature")   # a neighbour clicked in the card moves the map too
         super().__init__(children=children)
-        self._link = t.link((self.map, "selected"), (self, "selected"))
+
+    def _to_card(self, change) -> None:
+        if self.card.feature != change["new"]:
+            self.card.feature = change["new"]
+
+    def _to_map(self, change) -> None:
+        if self.map.selected != change["new"]:
+            self.map.selected = change["new"]
+
+    @property
+    def selected(self) -> int | None:
+        return self.map.selected
+
+    @selected.setter
+    def selected(self, feature: int | None) -> None:
+        self.map.selected = feature
 
     def show(self, text: str) -> "MapExplorer":
         self.map.show(text)
