@@ -174,3 +174,13 @@ def test_bad_arguments(tiny_lab, tiny_model_dir):
     no_sae = Lab(tiny_lab.model, tiny_lab.tokenizer, None, tiny_lab.hook, "tiny")
     with pytest.raises(ValueError, match="no SAE"):
         heatmap(no_sae, "ok")
+
+
+def test_hover_explanations_default_to_the_vocabulary_explanations(tiny_lab):
+    from saewidgets.analysis.explain import explanations
+
+    w = heatmap(tiny_lab, "hello world")
+    table = explanations(tiny_lab, progress=False, tokens=False)
+    shown = w._shown  # the features the view lists
+    assert shown and set(w.explanations) == {str(f) for f in shown}
+    assert all(w.explanations[str(f)] == table.text(f, words=3) for f in shown)

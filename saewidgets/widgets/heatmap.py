@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping
+from typing import Any, Sequence
 
 import anywidget
 import numpy as np
@@ -57,7 +58,7 @@ class Heatmap(anywidget.AnyWidget):
             raise ValueError(f"k must be at least 1 (got {k}).")
         self._esm = esm("heatmap")  # read before traitlets start, so AnyWidget syncs it
         self._max_activation = None if max_activation is None else torch.as_tensor(max_activation).float().cpu()
-        self._explanations = {int(f): str(text) for f, text in (explanations or {}).items()}
+        self._explanations = explanations or {}  # looked up only for the features shown
         payloads, self._activations, shown = [], [], set()
         for p in prompts:
             ids, top = _top_k(p.values, min(k, d_sae))
@@ -103,7 +104,7 @@ class Heatmap(anywidget.AnyWidget):
         return {
             "feature_values": {"feature": feature, "columns": columns},
             "scale": self._scale(shown),
-            "explanations": {str(f): self._explanations[f] for f in shown if f in self._explanations},
+            "explanations": {str(f): str(self._explanations[f]) for f in shown if f in self._explanations},
         }
 
     def _scale(self, features: list[int]) -> dict[str, Any]:
@@ -195,7 +196,8 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
     """A token heatmap of ``text`` (or of several texts, stacked).
 
     ``feature`` colours every token by that feature (else each token by its strongest feature);
-    ``k`` features per token appear on hover; ``explanations`` maps feature ids to short descriptions.
+    ``k`` features per token appear on hover; ``explanations`` maps feature ids to short descriptions
+    (default: the SAE's vocabulary explanations, shipped for the default SAE, computed in seconds otherwise).
     Colours are activation ÷ the feature's maximum activation from the SAE's statistics, so they mean
     the same across prompts; without statistics, the maximum within these texts (the view says so).
     """
@@ -208,6 +210,37 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
     if feature is not None:
         feature = _check(feature, d_sae)
     prompts = [encode_prompt(lab, s) for s in texts]
+    if explanations is None:
+        explanations = vocabulary_explanations(lab)
     stats = getattr(lab.sae, "stats", None) or {}
     return Heatmap(prompts, d_sae, max_activation=stats.get("max_activation"), explanations=explanations,
                    feature=feature, k=k)
+
+
+class _ExplanationTexts(Mapping):
+    """Feature id -> "word, word, word", built on demand from an ``Explanations`` table."""
+
+    def __init__(self, table, words: int = 3):
+        self._table, self._words = table, words
+
+    def __getitem__(self, feature: int) -> str:
+        if not 0 <= int(feature) < self._table.d_sae:
+            raise KeyError(feature)
+        return self._table.text(int(feature), words=self._words)
+
+    def __iter__(self):
+        return iter(range(self._table.d_sae))
+
+    def __len__(self) -> int:
+        return self._table.d_sae
+
+
+def vocabulary_explanations(lab) -> Mapping[int, str]:
+    """Short vocabulary explanations for hover text; empty if they cannot be had (the view works without)."""
+    from ..analysis.explain import explanations
+
+    try:
+        return _ExplanationTexts(explanations(lab, progress=False, tokens=False))
+    except Exception as err:  # an explanation is a nicety: never let it stop the heatmap
+        warnings.warn(f"no feature explanations for the heatmap ({err})", stacklevel=3)
+        return {}
