@@ -124,6 +124,11 @@ def python_part() -> list[str]:
             stimes.append(time.perf_counter() - t)
     from saewidgets.analysis import search as search_mod
 
+    ftimes = []
+    for w in words:
+        t = time.perf_counter()
+        search_mod.search(lab, w, probe_words=False)
+        ftimes.append(time.perf_counter() - t)
     ptimes = []
     for w in words:
         t = time.perf_counter()
@@ -133,7 +138,8 @@ def python_part() -> list[str]:
     p90 = lambda a: float(np.percentile(a, 90)) * 1000  # noqa: E731
     return [f"neighbors(f, 10) among {n:,} features: median {med(times):.2f} ms, p90 {p90(times):.2f} ms (200 features)",
             f"search(word): median {med(stimes):.1f} ms, p90 {p90(stimes):.1f} ms ({len(stimes)} calls); of which the "
-            f"probe forward (2 phrases, up to layer {lab.layer}): median {med(ptimes):.1f} ms"]
+            f"probe forward (2 phrases, up to layer {lab.layer}): median {med(ptimes):.1f} ms",
+            f"search(word, probe_words=False): median {med(ftimes):.1f} ms, p90 {p90(ftimes):.1f} ms"]
 
 
 def browser_part() -> list[str]:

@@ -167,8 +167,12 @@ def probe(lab, word: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def search_words(lab, query: str, k: int = 20) -> pd.DataFrame:
-    """Features for the words of ``query``, best first (see the module docstring)."""
+def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.DataFrame:
+    """Features for the words of ``query``, best first (see the module docstring).
+
+    ``probe_words=False`` skips the *fires* signal (the one forward pass): a few milliseconds instead of
+    a forward's worth, ranking by what features read (top tokens) and write (vocabulary explanations).
+    """
     sae = lab._need_sae()
     ex = ex_mod.explanations(lab, tokens=False)
     vocab = set(ex.words)
@@ -189,7 +193,8 @@ def search_words(lab, query: str, k: int = 20) -> pd.DataFrame:
     fires = np.zeros(len(C), dtype=np.float32)
     for w in known:
         reads += index.scores(_single_tokens(lab.tokenizer, w))
-        fires += probe(lab, w)
+        if probe_words:
+            fires += probe(lab, w)
     score = fires + reads + WRITES_WEIGHT * writes
     k = min(k, len(score))
     top = np.argpartition(-score, k - 1)[:k]
@@ -243,7 +248,8 @@ def _explanations_quiet(lab):
         return None
 
 
-def search(lab, query: str | None = None, *, text: str | None = None, k: int = 20) -> pd.DataFrame:
+def search(lab, query: str | None = None, *, text: str | None = None, k: int = 20,
+           probe_words: bool = True) -> pd.DataFrame:
     """``lab.search(query)`` (features for words) or ``lab.search(text=...)`` (features active on a text)."""
     if (query is None) == (text is None):
         raise ValueError("pass either a query of words, lab.search('bridge'), or a text, lab.search(text='...').")
@@ -253,7 +259,7 @@ def search(lab, query: str | None = None, *, text: str | None = None, k: int = 2
         return search_text(lab, text, k)
     if not isinstance(query, str):
         raise TypeError(f"query must be a string (got {type(query).__name__}).")
-    return search_words(lab, query, k)
+    return search_words(lab, query, k, probe_words)
 
 
 # ---------------------------------------------------------------------------------------------
