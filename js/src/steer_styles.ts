@@ -40,6 +40,7 @@ export const steerCss = String.raw`
 @keyframes saew-pulse { from { opacity: 0.25; } to { opacity: 1; } }
 .saew-st-out { display: grid; grid-template-columns: repeat(auto-fit, minmax(16rem, 1fr)); gap: 10px; }
 .saew-st-out.saew-st-sweep-out { grid-template-columns: 1fr; gap: 6px; }
+.saew-st-sweep-out .saew-st-text { min-height: 2em; max-height: 8em; }
 .saew-st-col { border: 1px solid var(--saew-border); border-radius: 4px; background: var(--saew-panel); min-width: 0; }
 .saew-st-col.saew-st-steered { border-color: var(--saew-accent); }
 .saew-st-head {

@@ -271,6 +271,8 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
   function sendRun() {
     if (timer !== null) clearTimeout(timer);
     timer = null;
+    localError = ""; // a new request: Python reports what goes wrong with it
+    showError();
     m.set("prompt", prompt.value);
     m.save_changes();
     m.send({ type: "run" });
@@ -383,6 +385,10 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
   prompt.addEventListener("blur", onPromptBlur);
 
   // ---- model changes
+  const onError = () => {
+    localError = ""; // the newest message wins
+    showError();
+  };
   const onMethod = () => {
     drawSettings();
     drawRows();
@@ -392,7 +398,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
     ["change:steer", drawRows],
     ["change:method", onMethod],
     ["change:sliders", drawRows],
-    ["change:error", showError],
+    ["change:error", onError],
     ["change:search_results", drawSearch],
     ...(["prompt", "chat", "has_chat", "mode", "temperature", "seed", "max_new_tokens", "notice", "searchable"]
       .map((name) => [`change:${name}`, drawSettings] as [string, () => void])),
