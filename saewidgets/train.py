@@ -44,6 +44,8 @@ class TrainConfig:
     seed: int = 0
     log_every: int = 10
     select_dtype: str = "bfloat16"  # dtype of the selection matmul; "float32" to disable
+    resample_every: int | None = None  # tokens between resamplings of dead latents (None: never)
+    resample_until: float = 0.7     # no resampling after this fraction of the run, so latents can settle
 
     def check(self, d_in: int) -> None:
         if not 1 <= self.k < self.d_sae:
@@ -114,7 +116,9 @@ class TopKTrainer:
         self.k_aux = cfg.k_aux or d_in // 2
         self.since_fired = torch.zeros(cfg.d_sae, dtype=torch.long, device=device)
         self.dead_tokens = cfg.dead_tokens or min(1_000_000, max(cfg.tokens // 10, 10 * cfg.batch_size))
+        self.was_dead = torch.zeros(cfg.d_sae, dtype=torch.bool, device=device)
         self.tokens_seen = 0
+        self.last_resample = 0
         self.skipped_steps = 0
         self.select_dtype = _select_dtype(cfg.select_dtype)
 
@@ -132,10 +136,11 @@ class TopKTrainer:
                 raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
             return {}
         dead = self.since_fired > self.dead_tokens
+        self._reset_adam(dead & ~self.was_dead)
+        self.was_dead = dead
         k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
         vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
-        vals = F.relu(vals)
-        top_vals, top_idx = vals[:, :cfg.k], idx[:, :cfg.k]
+        top_vals, top_idx = F.relu(vals[:, :cfg.k]), idx[:, :cfg.k]
         recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
         err = x - recon
         total_var = (x - x.mean(0)).pow(2).sum()
@@ -143,10 +148,7 @@ class TopKTrainer:
         loss = fvu
         aux = torch.zeros(())
         if k_aux:
-            # AuxK: dead latents learn to explain what the live ones miss.
-            aux_recon = F.embedding_bag(idx[:, cfg.k:], self.W_dec, per_sample_weights=vals[:, cfg.k:], mode="sum")
-            e = err.detach()
-            aux = (e - aux_recon).pow(2).sum() / (e - e.mean(0)).pow(2).sum()
+            aux = _aux_loss(err.detach(), vals[:, cfg.k:], idx[:, cfg.k:], self.W_dec)
             loss = loss + cfg.auxk_alpha * aux.nan_to_num(0.0)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -164,6 +166,58 @@ class TopKTrainer:
                 "l0": float((top_vals > 0).sum(1).float().mean()),
                 "dead_fraction": float(dead.float().mean())}
 
+    @torch.no_grad()
+    def _reset_adam(self, latents: torch.Tensor) -> None:
+        """Forget the Adam moments of latents that just died.
+
+        Their second moments still hold the large gradients of their live days, which would shrink the
+        small AuxK gradients to nothing; fresh moments let AuxK move them at the full learning rate.
+        """
+        if not latents.any():
+            return
+        for param, column_wise in ((self.W_enc, True), (self.b_enc, False), (self.W_dec, False)):
+            for moment in ("exp_avg", "exp_avg_sq"):
+                state = self.opt.state.get(param, {}).get(moment)
+                if state is not None:
+                    if column_wise:
+                        state[:, latents] = 0
+                    else:
+                        state[latents] = 0
+
+    @torch.no_grad()
+    def resample(self, pool: torch.Tensor) -> int:
+        """Re-initialise dead latents towards inputs the SAE reconstructs worst (Bricken et al. 2023).
+
+        Each dead latent gets the direction of one residual ``x - x_hat`` of ``pool`` (drawn with
+        probability proportional to its squared norm, without replacement) as its decoder row and
+        encoder column (the encoder at 0.2x the mean live encoder norm, as Bricken et al. do), fresh Adam
+        moments, and a fresh count of tokens since it fired. Returns how many latents were resampled.
+        """
+        dead = (self.since_fired > self.dead_tokens).nonzero().squeeze(1)
+        if len(dead) == 0:
+            return 0
+        x = pool.float() - self.b_dec
+        pre = torch.addmm(self.b_enc, x, self.W_enc)
+        top = pre.topk(self.cfg.k, dim=-1)
+        recon = F.embedding_bag(top.indices, self.W_dec, per_sample_weights=F.relu(top.values), mode="sum")
+        err = x - recon
+        weight = err.pow(2).sum(1)
+        picks = torch.multinomial(weight, min(len(dead), len(pool)), replacement=False)
+        dead = dead[:len(picks)]
+        direction = err[picks] / err[picks].norm(dim=1, keepdim=True).clamp_min(1e-8)
+        live = torch.ones_like(self.since_fired, dtype=torch.bool)
+        live[dead] = False
+        enc_norm = self.W_enc[:, live].norm(dim=0).mean() if live.any() else torch.tensor(1.0)
+        self.W_dec[dead] = direction
+        self.W_enc[:, dead] = (direction * 0.2 * enc_norm).t()
+        self.b_enc[dead] = 0
+        mask = torch.zeros_like(self.since_fired, dtype=torch.bool)
+        mask[dead] = True
+        self._reset_adam(mask)
+        self.since_fired[dead] = 0
+        self.was_dead[dead] = False
+        return len(dead)
+
     def to_sae(self, hook_name: str, model_name: str, metadata: dict | None = None, dtype=torch.float32) -> SAE:
         sae = SAE.create(self.d_in, self.cfg.d_sae, architecture="topk", k=self.cfg.k, hook_name=hook_name,
                          model_name=model_name, apply_b_dec_to_input=True,
@@ -178,7 +232,8 @@ class TopKTrainer:
     def state_dict(self) -> dict:
         return {"W_enc": self.W_enc.detach(), "b_enc": self.b_enc.detach(), "W_dec": self.W_dec.detach(),
                 "b_dec": self.b_dec.detach(), "opt": self.opt.state_dict(), "since_fired": self.since_fired,
-                "tokens_seen": self.tokens_seen, "skipped_steps": self.skipped_steps}
+                "tokens_seen": self.tokens_seen, "skipped_steps": self.skipped_steps,
+                "last_resample": self.last_resample}
 
     def load_state_dict(self, state: dict) -> None:
         with torch.no_grad():
@@ -187,6 +242,23 @@ class TopKTrainer:
         self.opt.load_state_dict(state["opt"])
         self.since_fired = state["since_fired"]
         self.tokens_seen, self.skipped_steps = state["tokens_seen"], state["skipped_steps"]
+        self.last_resample = state.get("last_resample", 0)
+
+    def resample_due(self) -> bool:
+        cfg = self.cfg
+        return (cfg.resample_every is not None and self.tokens_seen >= self.dead_tokens
+                and self.tokens_seen - self.last_resample >= cfg.resample_every
+                and self.tokens_seen < cfg.resample_until * cfg.tokens)
+
+
+def _aux_loss(e: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, W_dec: torch.Tensor) -> torch.Tensor:
+    """AuxK (Gao et al.): the top-k_aux dead latents learn to explain the residual ``e`` the live ones miss.
+
+    It helps latents whose pre-activations sit just below the firing threshold; latents that sink far below
+    zero get no gradient through the ReLU, and resampling (``TopKTrainer.resample``) brings those back.
+    """
+    recon = F.embedding_bag(idx, W_dec, per_sample_weights=F.relu(vals), mode="sum")
+    return (e - recon).pow(2).sum() / (e - e.mean(0)).pow(2).sum()
 
 
 def _select_dtype(name: str) -> torch.dtype:
@@ -247,6 +319,13 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
                 if step >= total_steps:
                     break
                 rows = np.sort(order[lo:lo + cfg.batch_size])
+                if trainer.resample_due():
+                    pool_rows = np.sort(np.random.default_rng([cfg.seed, step]).choice(n, min(n, 16384), replace=False))
+                    pool = torch.from_numpy(np.asarray(acts[pool_rows], dtype=np.float32)).to(device)
+                    resampled = trainer.resample(pool)
+                    trainer.last_resample = trainer.tokens_seen
+                    if log:
+                        log.write(json.dumps({"tokens": trainer.tokens_seen, "resampled": resampled}) + "\n")
                 x = torch.from_numpy(np.asarray(acts[rows], dtype=np.float32)).to(device)
                 metrics = trainer.step(x)
                 step += 1

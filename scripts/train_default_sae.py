@@ -44,6 +44,10 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=5_000_000, help="training tokens (epochs over the cache)")
     ap.add_argument("--batch-size", type=int, default=1024)
     ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--lr-decay-fraction", type=float, default=0.2)
+    ap.add_argument("--dead-tokens", type=int, default=500_000)
+    ap.add_argument("--resample-every", type=int, default=None, help="tokens between resamplings of dead latents")
+    ap.add_argument("--resample-until", type=float, default=0.7)
     ap.add_argument("--eval-tokens", type=int, default=40_000)
     ap.add_argument("--out", type=Path, default=ROOT / "saewidgets" / "data" / "default-sae")
     ap.add_argument("--work", type=Path, default=None, help="cache + checkpoint folder")
@@ -66,7 +70,8 @@ def main() -> None:
     print(f"activations: {acts.shape} in {time.time() - started:.0f} s", flush=True)
 
     cfg = TrainConfig(d_sae=args.d_sae, k=args.k, tokens=args.tokens, batch_size=args.batch_size, lr=args.lr,
-                      dead_tokens=500_000, log_every=20)
+                      lr_decay_fraction=args.lr_decay_fraction, dead_tokens=args.dead_tokens, log_every=20,
+                      resample_every=args.resample_every, resample_until=args.resample_until)
     manifest = json.loads((corpus.default_dir() / "manifest.json").read_text())
     metadata = {"model_name": DEFAULT_MODEL, "hook_name": point.name, "activation_tokens": int(len(acts)),
                 "seq_len": 128, "corpus": "saewidgets.corpus (train split), "

@@ -176,3 +176,34 @@ def test_disk_full_while_caching_is_a_clear_error(tiny_lab, tmp_path, monkeypatc
     with pytest.raises(OSError, match="No space left on device.*free disk space"):
         activations.collect(tiny_lab.model, HookPoint(2), windows, 1000, path=tmp_path, progress=False)
     assert not (tmp_path / "acts.f16").exists() and not (tmp_path / "meta.json").exists()
+
+
+def test_resampling_revives_dead_latents_with_fresh_adam_moments():
+    torch.manual_seed(0)
+    x = torch.randn(8192, 16) * torch.linspace(0.2, 3, 16)  # unequal variances, so residuals have directions
+    cfg = TrainConfig(d_sae=64, k=4, tokens=8192, batch_size=256, dead_tokens=512, resample_every=1024)
+    trainer = TopKTrainer(16, cfg, x.mean(0))
+    with torch.no_grad():
+        trainer.b_enc[:10] = -1e3  # these ten can never be selected: dead
+    for i in range(4):
+        trainer.step(x[i * 256:(i + 1) * 256])
+    assert (trainer.since_fired[:10] > cfg.dead_tokens).all()
+    assert trainer.resample(x[:2048]) >= 10
+    assert (trainer.b_enc[:10] == 0).all() and (trainer.since_fired[:10] == 0).all()
+    assert (trainer.opt.state[trainer.W_enc]["exp_avg_sq"][:, :10] == 0).all()
+    assert torch.allclose(trainer.W_dec[:10].norm(dim=1), torch.ones(10))
+    fired = torch.zeros(64, dtype=torch.bool)
+    for i in range(4, 12):
+        trainer.step(x[i * 256:(i + 1) * 256])
+        fired |= trainer.since_fired == 0
+    assert fired[:10].sum() >= 4  # without resampling none can ever fire (b_enc -1e3)
+
+
+def test_fit_resamples_on_schedule(tmp_path):
+    acts = (torch.randn(4096, 16) * torch.linspace(0.2, 3, 16)).numpy()
+    cfg = TrainConfig(d_sae=64, k=4, tokens=8192, batch_size=256, dead_tokens=512, resample_every=2048,
+                      resample_until=0.6)
+    log = tmp_path / "log.jsonl"
+    fit(acts, cfg, "blocks.0.hook_resid_post", "tiny", log_file=log, progress=False)
+    events = [json.loads(line) for line in log.read_text().splitlines() if "resampled" in line]
+    assert [e["tokens"] for e in events] == [2048, 4096]  # every 2,048 tokens, none after 60% of 8,192
