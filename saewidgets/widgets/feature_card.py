@@ -24,27 +24,36 @@ from ..analysis.neighbors import neighbors
 from ..lab import display_token
 from . import codecs
 from .bundle import esm
-from .heatmap import SPECIAL, FeatureIndexError, _check
+from .heatmap import SPECIAL
+from .selection import FeatureIndexError, FeatureSelection, check_feature
 
-# (lab, feature, view) -> {"kind": ..., "text": ...}; the vocabulary explanation (issue 5) plugs in here.
+# (lab, feature, view) -> {"kind", "text", "tokens": [{token, value}], "words": vocabulary words}
 Explainer = Callable[[Any, int, "dash.FeatureView"], dict]
 
 
 def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
-    """The tokens with the highest mean activation in the feature's top examples."""
+    """The tokens with the highest mean activation in the feature's top examples, and the vocabulary
+    words its direction writes (mutual information, ``lab.explain``) when they can be had."""
     top = view.top_tokens(feature, n=6)
     return {"kind": "top tokens", "text": ", ".join(top.token),
-            "tokens": [{"token": tok, "value": float(v)} for tok, v in zip(top.token, top.mean_activation)]}
+            "tokens": [{"token": tok, "value": float(v)} for tok, v in zip(top.token, top.mean_activation)],
+            "words": _vocabulary_words(lab, feature)}
 
 
-class FeatureCard(anywidget.AnyWidget):
+def _vocabulary_words(lab, feature: int, n: int = 8) -> list[str]:
+    from ..analysis.explain import explanations
+
+    try:
+        return explanations(lab, progress=False, tokens=False).top_words(feature, n)
+    except Exception:  # a nicety: the card works without it
+        return []
+
+
+class FeatureCard(FeatureSelection, anywidget.AnyWidget):
     """A feature's dashboard. Build it with ``lab.feature(f)``; ``feature`` may be linked to other widgets."""
 
-    feature = t.Int(None, allow_none=True).tag(sync=True)  # None: nothing selected (e.g. a linked heatmap cleared)
-    d_sae = t.Int(0).tag(sync=True)
     card = t.Dict().tag(sync=True)        # the shown feature's data (see _card); {} when feature is None
     quantiles = t.Dict().tag(sync=True)   # the answer to the latest request: {"id", "feature", "intervals"}
-    error = t.Unicode("").tag(sync=True)
 
     def __init__(self, lab, feature: int | None = None, *, neighbours: int = 8, explain: Explainer | None = None,
                  **kwargs):
@@ -53,22 +62,11 @@ class FeatureCard(anywidget.AnyWidget):
         self._explain = explain or top_tokens_explanation
         d_sae = lab._need_sae().d_sae
         if feature is not None:
-            feature = _check(feature, d_sae)
+            feature = check_feature(feature, d_sae)
         super().__init__(d_sae=d_sae, feature=feature, card=self._card(feature), **kwargs)
         self.on_msg(self._on_request)
 
     # ---- the selected feature
-
-    @t.validate("feature")
-    def _validate_feature(self, proposal):
-        feature = proposal["value"]
-        if feature is None:
-            return None
-        try:
-            return _check(feature, self.d_sae)
-        except FeatureIndexError as err:
-            self.error = str(err)  # shown in the view as well as raised
-            raise
 
     @t.observe("feature")
     def _show(self, change):
@@ -76,14 +74,6 @@ class FeatureCard(anywidget.AnyWidget):
             self.error = ""
             self.card = self._card(change["new"])
             self.quantiles = {}
-
-    def set_state(self, sync_data):
-        """Changes from the browser: a rejected feature shows its error there and snaps back."""
-        try:
-            super().set_state(sync_data)
-        except t.TraitError as err:
-            self.error = str(err)
-            self.send_state(["feature", "error"])
 
     def dashboard(self) -> dash.FeatureDashboard | None:
         """The shown feature's data as DataFrames (what ``lab.dashboard(card.feature)`` returns)."""
@@ -144,7 +134,7 @@ class FeatureCard(anywidget.AnyWidget):
             return
         request = content.get("id")
         try:
-            feature = _check(content.get("feature"), self.d_sae)
+            feature = check_feature(content.get("feature"), self.d_sae)
         except (FeatureIndexError, TypeError) as err:
             self.quantiles = {"id": request, "feature": content.get("feature"), "intervals": [], "error": str(err)}
             return

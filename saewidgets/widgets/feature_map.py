@@ -28,7 +28,7 @@ from ..analysis import feature_map as fm
 from ..analysis.neighbors import neighbors
 from . import codecs
 from .bundle import esm
-from .heatmap import FeatureIndexError, _check
+from .selection import FeatureIndexError, check_feature as _check
 
 COLOUR_MODES = ("cluster", "density", "activation")
 

@@ -22,12 +22,9 @@ import traitlets as t
 
 from . import codecs
 from .bundle import esm
+from .selection import FeatureSelection, check_feature
 
 SINK, SPECIAL = 1, 2  # token flags, as in js/src/tokens.ts
-
-
-class FeatureIndexError(IndexError, t.TraitError):
-    """A feature index outside the SAE (an IndexError, and a TraitError so traitlets rolls it back)."""
 
 
 @dataclass
@@ -40,16 +37,13 @@ class Prompt:
     notice: str = ""           # shown above the text (empty or truncated input)
 
 
-class Heatmap(anywidget.AnyWidget):
+class Heatmap(FeatureSelection, anywidget.AnyWidget):
     """A token heatmap of one or more prompts. Build it with ``heatmap(lab, text)``."""
 
     prompts = t.List(t.Dict()).tag(sync=True)        # per prompt: tokens, flags, top_ids, top_values, notice
-    feature = t.Int(None, allow_none=True).tag(sync=True)  # the feature colouring the text; None = strongest
     feature_values = t.Dict().tag(sync=True)         # {"feature", "columns": the feature's value per token}
     scale = t.Dict().tag(sync=True)                  # max activation of the features shown: {"ids", "values", "source"}
     explanations = t.Dict().tag(sync=True)           # {"feature id": short text} for the features shown
-    d_sae = t.Int(0).tag(sync=True)
-    error = t.Unicode("").tag(sync=True)
 
     def __init__(self, prompts: Sequence[Prompt], d_sae: int, *, max_activation: Any = None,
                  explanations: Mapping[int, str] | None = None, feature: int | None = None, k: int = 8,
@@ -67,21 +61,10 @@ class Heatmap(anywidget.AnyWidget):
             self._activations.append(_Sparse(p.values))  # keeps memory ∝ active features, not T × d_sae
         self._shown = sorted(shown)  # the features the view lists: their maxima and explanations go along
         if feature is not None:
-            feature = _check(feature, d_sae)
+            feature = check_feature(feature, d_sae)
         super().__init__(prompts=payloads, d_sae=d_sae, feature=feature, **self._feature_state(feature), **kwargs)
 
     # ---- the selected feature
-
-    @t.validate("feature")
-    def _validate_feature(self, proposal):
-        feature = proposal["value"]
-        if feature is None:
-            return None
-        try:
-            return _check(feature, self.d_sae)
-        except FeatureIndexError as err:
-            self.error = str(err)  # shown in the view as well as raised
-            raise
 
     @t.observe("feature")
     def _send_feature(self, change):
@@ -89,14 +72,6 @@ class Heatmap(anywidget.AnyWidget):
             self.error = ""
             for name, value in self._feature_state(change["new"]).items():
                 setattr(self, name, value)
-
-    def set_state(self, sync_data):
-        """Changes from the browser: a rejected feature shows its error there and snaps back."""
-        try:
-            super().set_state(sync_data)
-        except t.TraitError as err:
-            self.error = str(err)
-            self.send_state(["feature", "error"])
 
     def _feature_state(self, feature: int | None) -> dict[str, Any]:
         columns = [] if feature is None else [codecs.encode(a.column(feature), "float16") for a in self._activations]
@@ -118,15 +93,6 @@ class Heatmap(anywidget.AnyWidget):
                 values = torch.maximum(values, a.maxima(ids))
             source = "text"
         return {"ids": codecs.encode(ids, "int32"), "values": codecs.encode(values, "float32"), "source": source}
-
-
-def _check(feature, d_sae: int) -> int:
-    if isinstance(feature, bool) or not hasattr(feature, "__index__"):
-        raise TypeError(f"feature index must be an integer (got {feature!r}).")
-    feature = int(feature)
-    if not 0 <= feature < d_sae:
-        raise FeatureIndexError(f"feature {feature} is out of range: this SAE has features 0..{d_sae - 1}.")
-    return feature
 
 
 class _Sparse:
@@ -208,7 +174,7 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
         raise TypeError(f"text must be a string or a list of strings (got {type(text).__name__}).")
     d_sae = lab.sae.d_sae
     if feature is not None:
-        feature = _check(feature, d_sae)
+        feature = check_feature(feature, d_sae)
     prompts = [encode_prompt(lab, s) for s in texts]
     if explanations is None:
         explanations = vocabulary_explanations(lab)

@@ -21,7 +21,7 @@ interface TokenValue {
 export interface CardPayload {
   feature: number;
   stats: { max: number; frequency: number; mean: number; scale: number; tokens: number; source: string; texts: string };
-  explanation: { kind: string; text: string; tokens?: TokenValue[] };
+  explanation: { kind: string; text: string; tokens?: TokenValue[]; words?: string[] };
   histogram: { counts: Payload; hi: number };
   logits: { positive: TokenValue[]; negative: TokenValue[] };
   neighbours: { feature: number; cosine: number; explanation: string }[];
@@ -144,7 +144,14 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
     } else {
       box.append(el("span", "", c.explanation.text || "—"));
     }
-    return box;
+    const words = c.explanation.words ?? [];
+    if (!words.length) return box;
+    const vocab = el("div", "saew-card-expl");
+    vocab.title = "vocabulary words its direction writes, ranked by mutual information (Wu et al. 2025)";
+    vocab.append(el("span", "saew-card-expl-kind", "writes words:"), el("span", "saew-card-words", words.join(", ")));
+    const both = el("div", "");
+    both.append(box, vocab);
+    return both;
   }
 
   function stats(c: CardPayload): HTMLElement {
