@@ -1,7 +1,7 @@
 """Steering evaluation: does steering a concept's SAE feature make the model talk about the concept, and
 at what cost in fluency? Results in docs/steering.md.
 
-    .venv/bin/python bench/steering_eval.py                 # ~10-15 min on 2 CPU cores
+    .venv/bin/python bench/steering_eval.py                 # 7 concepts x 36 generations, 7 batched calls
     .venv/bin/python bench/steering_eval.py --concepts dogs --prompts 2   # a quick look
 
 For each concept (a search query and a word list):
@@ -84,8 +84,10 @@ NEUTRAL_TEXTS = ["I went to the shop and bought some bread.", "The meeting is sc
                  "He finished his homework before dinner.", "Please send me the report by Friday.",
                  "The train was late again this morning.", "She read a book and went to sleep early.",
                  "We talked about our plans for next year.", "The printer on the second floor is broken."]
-STRENGTHS = {"clamp": [2.0, 4.0, 8.0, 16.0], "add": [2.0, 4.0, 8.0, 16.0], "amplify": [4.0, 16.0, 64.0],
-             "diffmean": [2.0, 4.0, 8.0, 16.0]}
+# Strengths in each method's unit. A first look (notebook 03) put the useful clamp range near 1x the max
+# activation: this SAE's maxima are large next to the residual norm (about 60 against 170 at layer 15), so
+# Scaling Monosemanticity's 10x turns the text into noise here.
+STRENGTHS = {"clamp": [0.75, 1.0, 1.25, 1.5], "add": [1.0, 1.5], "amplify": [8.0, 32.0], "diffmean": [1.0, 1.5]}
 
 
 def uses(text: str, words: list[str]) -> bool:
@@ -237,7 +239,7 @@ def markdown(summary, per_concept, features, recommended, seconds, args) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concepts", nargs="*", default=list(CONCEPTS))
-    parser.add_argument("--prompts", type=int, default=4)
+    parser.add_argument("--prompts", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench/results/steering_eval")

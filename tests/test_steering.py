@@ -236,9 +236,9 @@ def test_panel_streams_steered_beside_unsteered_and_caches_the_unsteered(panel, 
     panel.observe(lambda c: seen.append(c["new"]), names="result")
     panel.run()
     r = panel.wait()
-    assert r["status"] == "done" and [c["label"] for c in r["columns"]] == ["unsteered", "clamp #3 4×"]
+    assert r["status"] == "done" and [c["label"] for c in r["columns"]] == ["unsteered", "clamp #3 1×"]
     assert r["columns"][0]["text"] == tiny_lab.generate("hello", max_new_tokens=12)
-    assert r["columns"][1]["text"] == tiny_lab.generate("hello", steer={3: 4.0}, max_new_tokens=12)
+    assert r["columns"][1]["text"] == tiny_lab.generate("hello", steer={3: 1.0}, max_new_tokens=12)
     assert sum(x["status"] == "running" for x in seen) >= 2  # it streamed
     panel.strengths = {3: 9.0}
     plan = panel._plan()

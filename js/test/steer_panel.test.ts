@@ -48,6 +48,7 @@ describe("steering panel view", () => {
     expect(formatStrength(8, "amplify", "α")).toBe("α = 8");
     expect(formatStrength(2.5, "calibrate", "β × max act")).toBe("β = 2.5× max act");
     expect(formatStrength(1, "ablate", "")).toBe("set to 0");
+    expect(formatStrength(1.25, "clamp", "× max act")).toBe("1.25× max act");
   });
 
   it("runs once, after the debounce, for many rapid releases, with the last strength", () => {

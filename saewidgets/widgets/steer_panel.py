@@ -28,13 +28,15 @@ from .. import steering as steering_mod
 from ..generation import generate_rows, model_worker
 from .bundle import esm
 
-# Slider range, step and the strength a newly added feature starts at, per method (the evaluation in
-# docs/steering.md chose the defaults). The API accepts any finite strength up to steering.MAX_STRENGTH.
+# Slider range, step, the strength a newly added feature starts at, and the "all strengths" ladder, per
+# method. The defaults come from bench/steering_eval.py (docs/steering.md): on the default SAE, clamp/add
+# make the model use the concept from about 1x the max activation and break down past about 2x. The API
+# accepts any finite strength up to steering.MAX_STRENGTH (Scaling Monosemanticity's 10x included).
 SLIDERS = {
-    "clamp": {"min": -20.0, "max": 20.0, "step": 0.5, "default": 4.0, "sweep": [1.0, 2.0, 4.0, 8.0]},
-    "add": {"min": -20.0, "max": 20.0, "step": 0.5, "default": 4.0, "sweep": [1.0, 2.0, 4.0, 8.0]},
-    "amplify": {"min": -1.0, "max": 40.0, "step": 0.5, "default": 8.0, "sweep": [2.0, 4.0, 8.0, 16.0]},
-    "calibrate": {"min": -20.0, "max": 20.0, "step": 0.5, "default": 4.0, "sweep": [1.0, 2.0, 4.0, 8.0]},
+    "clamp": {"min": -3.0, "max": 3.0, "step": 0.05, "default": 1.0, "sweep": [0.5, 1.0, 1.5, 2.0]},
+    "add": {"min": -3.0, "max": 3.0, "step": 0.05, "default": 1.0, "sweep": [0.5, 1.0, 1.5, 2.0]},
+    "amplify": {"min": -1.0, "max": 40.0, "step": 0.5, "default": 8.0, "sweep": [4.0, 8.0, 16.0, 32.0]},
+    "calibrate": {"min": -5.0, "max": 5.0, "step": 0.1, "default": 2.0, "sweep": [0.5, 1.0, 2.0, 4.0]},
     "ablate": {"min": 0.0, "max": 1.0, "step": 1.0, "default": 1.0, "sweep": [1.0]},
 }
 UNITS = {"clamp": "× max act", "add": "× max act", "amplify": "α", "calibrate": "β × max act", "ablate": ""}

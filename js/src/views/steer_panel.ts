@@ -86,7 +86,7 @@ function labelled(text: string, control: HTMLElement): HTMLLabelElement {
 /** "4× max act", "α 8", "β 2× max act", "on": the strength with its unit. */
 export function formatStrength(strength: number, method: string, unit: string): string {
   if (method === "ablate") return "set to 0";
-  const s = Number.isInteger(strength) ? String(strength) : strength.toFixed(1);
+  const s = String(Math.round(strength * 100) / 100); // slider steps are 0.05 at the finest
   if (method === "amplify") return `α = ${s}`;
   if (unit.startsWith("β")) return `β = ${s}${unit.slice(1).replace(/^\s*×/, "×")}`;
   return unit.startsWith("×") ? `${s}${unit}` : `${s} ${unit}`;
