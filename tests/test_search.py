@@ -110,3 +110,26 @@ def test_contrast_finds_a_concept_feature(default_lab):
     assert df.auroc[0] == 1.0 and df["diff"][0] > 0
     f = int(df.feature[0])
     assert float(default_lab.encode("A dog ran across the park.").values[:, f].max()) > 0
+
+
+def test_batched_probes_equal_one_word_probes_and_the_table_feeds_search(tiny_lab):
+    words = ["bridge", "music", "a", "extraordinarily"]
+    many = search_mod.probe_many(tiny_lab, words, batch_words=3)
+    for row, w in zip(many, words):
+        assert np.allclose(row.numpy(), search_mod.probe(tiny_lab, w), atol=1e-5)
+    from saewidgets.analysis import explain
+
+    ex = explain.explanations(tiny_lab, progress=False, tokens=False)
+    table = search_mod.probe_table(tiny_lab, ex.words[:50], top=8, progress=False)
+    assert table["probe_features"].shape == (50, 8) and table["probe_values"].dtype == np.float16
+    ex.arrays.update(table)
+    try:
+        w = ex.words[3]
+        dense = search_mod.probe(tiny_lab, w)
+        from_table = search_mod.fires(tiny_lab, ex, w)
+        top = np.argsort(-dense)[:8]
+        assert np.allclose(from_table[top], dense[top], atol=2e-3)  # fp16
+        assert (from_table > 0).sum() <= 8
+    finally:
+        del ex.arrays["probe_features"], ex.arrays["probe_values"]
+        ex.__dict__.pop("_word_rows", None)

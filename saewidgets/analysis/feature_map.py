@@ -264,7 +264,7 @@ def density(xy: np.ndarray, bins: int = 96) -> np.ndarray:
 
 def build_default(argv: list[str] | None = None) -> None:
     from .. import lab as lab_module
-    from . import explain
+    from . import explain, search
 
     torch.set_num_threads(min(2, torch.get_num_threads()))
     lab = lab_module.load()
@@ -275,6 +275,7 @@ def build_default(argv: list[str] | None = None) -> None:
                          "it first: .venv/bin/python -m saewidgets.analysis.dashboards")
     t = time.perf_counter()
     ex = explain.compute(lab)
+    ex.arrays.update(search.probe_table(lab, ex.words))  # word search without a forward pass
     path = ex.save(explain.shipped_path())
     print(f"{path}: {path.stat().st_size / 1e6:.2f} MB ({time.perf_counter() - t:.0f} s)")
     print(explain.metrics(ex, lab.tokenizer).to_string(index=False))

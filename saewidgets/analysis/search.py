@@ -16,7 +16,9 @@ All return a DataFrame with a ``feature`` column, best first, and an ``explanati
   features.
 - *fires*: the feature's largest activation on the word in two short phrases (``PROBES``, one batched
   forward up to the hook layer), divided by its maximum activation and weighted by its specificity
-  (rare features count fully, one that fires on a third of all tokens hardly at all).
+  (rare features count fully, one that fires on a third of all tokens hardly at all). For the
+  vocabulary words it is precomputed (``probe_table``: each word's top 32 features, shipped with the
+  default SAE's explanations), so a search needs no forward pass; other words are probed on the spot.
 - *reads*: the word's tokens (`` word``, ``word``, `` Word``, ``Word`` when single tokens) among the
   feature's top-activation tokens, weighted by their mean activation relative to the feature's first
   one and by rank.
@@ -130,7 +132,6 @@ def _specificity(sae) -> torch.Tensor | None:
     return (-torch.as_tensor(freq).float().clamp(min=1e-8).log10() / 4).clamp(0.05, 1.0).cpu()
 
 
-@torch.no_grad()
 def probe(lab, word: str) -> np.ndarray:
     """How strongly each feature fires on ``word`` in a few short phrases (``PROBES``), in [0, 1].
 
@@ -138,10 +139,12 @@ def probe(lab, word: str) -> np.ndarray:
     weighted by its specificity (a feature that fires on a third of all tokens says little). The phrases
     run as one right-padded batch, up to the hook layer only.
     """
-    from ..hooks import run_to
+    return probe_many(lab, [word])[0].numpy()
 
-    sae = lab.sae
-    rows, spans = [], []
+
+def _probe_rows(lab, word: str) -> list[tuple[list[int], list[int]]]:
+    """Each probe phrase's token ids and the positions of ``word`` in it."""
+    rows = []
     for template in PROBES:
         text = template.format(word=word)
         start = template.index("{word}")
@@ -149,21 +152,71 @@ def probe(lab, word: str) -> np.ndarray:
         enc = lab.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
         shift = len(ids) - len(enc.input_ids)   # the BOS the Lab puts in front
         pos = [n + shift for n, (a, b) in enumerate(enc["offset_mapping"]) if b > start and a < start + len(word)]
-        rows.append(ids)
-        spans.append(pos or list(range(shift, len(ids))))
-    width = max(map(len, rows))
+        rows.append((ids, pos or list(range(shift, len(ids)))))
+    return rows
+
+
+@torch.no_grad()
+def probe_many(lab, words: Sequence[str], batch_words: int = 64, progress: bool = False) -> torch.Tensor:
+    """``probe`` for many words at once: ``[len(words), d_sae]``, the phrases batched ``batch_words`` at a time."""
+    from tqdm.auto import tqdm
+
+    from ..hooks import run_to
+
+    sae = lab.sae
+    scale, spec = _max_activation(sae), _specificity(sae)
     pad = lab.tokenizer.pad_token_id if lab.tokenizer.pad_token_id is not None else 0
-    ids = torch.tensor([r + [pad] * (width - len(r)) for r in rows], device=lab.device)
-    mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for r in rows], device=lab.device)
-    acts = run_to(lab.model, lab.hook, ids, attention_mask=mask)
-    picked = torch.cat([acts[n, pos] for n, pos in enumerate(spans)])
-    best = sae.encode(picked.to(sae.dtype)).float().cpu().max(0).values
-    scale = _max_activation(sae)
-    rel = best / scale.clamp(min=1e-6) if scale is not None else best / best.max().clamp(min=1e-6)
-    spec = _specificity(sae)
+    out = []
+    for lo in tqdm(range(0, len(words), batch_words), desc="probe words", disable=not progress):
+        chunk = words[lo:lo + batch_words]
+        rows = [(n, ids, pos) for n, w in enumerate(chunk) for ids, pos in _probe_rows(lab, w)]
+        width = max(len(ids) for _, ids, _ in rows)
+        ids = torch.tensor([r + [pad] * (width - len(r)) for _, r, _ in rows], device=lab.device)
+        mask = torch.tensor([[1] * len(r) + [0] * (width - len(r)) for _, r, _ in rows], device=lab.device)
+        acts = run_to(lab.model, lab.hook, ids, attention_mask=mask)
+        picked = torch.cat([acts[i, pos] for i, (_, _, pos) in enumerate(rows)])
+        owner = torch.tensor([n for n, _, pos in rows for _ in pos], device=picked.device)
+        values = sae.encode(picked.to(sae.dtype)).float().cpu()
+        best = torch.zeros(len(chunk), values.shape[1]).index_reduce_(0, owner.cpu(), values, "amax", include_self=False)
+        out.append(best)
+    best = torch.cat(out)
+    rel = best / scale.clamp(min=1e-6) if scale is not None else best / best.amax(1, keepdim=True).clamp(min=1e-6)
     if spec is not None:
         rel = rel * spec
-    return rel.clamp(0, 1).numpy()
+    return rel.clamp(0, 1)
+
+
+PROBE_TOP = 32  # features kept per vocabulary word in the precomputed probe table
+
+
+def probe_table(lab, words: Sequence[str], top: int = PROBE_TOP, progress: bool = True) -> dict[str, np.ndarray]:
+    """The *fires* signal of every vocabulary word, precomputed (its ``top`` features, fp16), so a word
+    search needs no forward pass. Stored with the explanations as ``probe_features`` / ``probe_values``."""
+    feats, vals = [], []
+    for lo in range(0, len(words), 1024):
+        rel = probe_many(lab, list(words[lo:lo + 1024]), progress=progress)
+        v, f = rel.topk(min(top, rel.shape[1]), dim=1)
+        feats.append(f.numpy().astype(np.uint16 if rel.shape[1] <= 2**16 else np.int32))
+        vals.append(v.numpy().astype(np.float16))
+    return {"probe_features": np.concatenate(feats), "probe_values": np.concatenate(vals)}
+
+
+def fires(lab, ex: ex_mod.Explanations, word: str) -> np.ndarray:
+    """The *fires* signal of ``word``: from the precomputed table when the word is in it, else probed now."""
+    table = ex.arrays.get("probe_features")
+    row = _word_rows(ex).get(word) if table is not None else None
+    if row is None:
+        return probe(lab, word)
+    out = np.zeros(ex.d_sae, dtype=np.float32)
+    out[table[row].astype(np.int64)] = ex.arrays["probe_values"][row].astype(np.float32)
+    return out
+
+
+def _word_rows(ex: ex_mod.Explanations) -> dict[str, int]:
+    rows = ex.__dict__.get("_word_rows")
+    if rows is None:
+        rows = ex.__dict__["_word_rows"] = {w: i for i, w in enumerate(ex.words)}
+    return rows
 
 
 @torch.no_grad()
@@ -190,17 +243,17 @@ def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.D
     writes = (mi / mi.max(0, keepdim=True).values.clamp(min=1e-12)).clamp(min=0).sum(1).cpu().numpy()
     index = _token_index(lab, ex)
     reads = np.zeros(len(C), dtype=np.float32)
-    fires = np.zeros(len(C), dtype=np.float32)
+    fired = np.zeros(len(C), dtype=np.float32)
     for w in known:
         reads += index.scores(_single_tokens(lab.tokenizer, w))
         if probe_words:
-            fires += probe(lab, w)
-    score = fires + reads + WRITES_WEIGHT * writes
+            fired += fires(lab, ex, w)
+    score = fired + reads + WRITES_WEIGHT * writes
     k = min(k, len(score))
     top = np.argpartition(-score, k - 1)[:k]
     top = top[np.argsort(-score[top], kind="stable")]
     df = pd.DataFrame({"feature": top.astype(int), "score": score[top].astype(float),
-                       "fires": fires[top].astype(float), "reads": reads[top].astype(float),
+                       "fires": fired[top].astype(float), "reads": reads[top].astype(float),
                        "writes": writes[top].astype(float),
                        "explanation": [", ".join(ex.top_words(int(f), 5)) for f in top],
                        "top_tokens": [", ".join(repr(t) for t in ex.token_texts(lab.tokenizer, ex.top_token_ids(int(f), 4)))
