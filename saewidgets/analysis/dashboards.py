@@ -22,7 +22,6 @@ decoder. The default SAE's file ships in ``saewidgets/data/default-sae/``; for a
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import time
 import warnings
@@ -36,6 +35,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from . import npz_store
 from ..activations import sink_mask
 from ..hooks import run_to
 from ..steering import check_feature
@@ -357,31 +357,18 @@ class Dashboards:
 
     def save(self, path: str | Path) -> Path:
         """A compressed ``.npz``: token ids as uint16 when they fit, activations fp16, header as JSON."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         arrays = dict(self.arrays)
         for key in ("top_tokens", "sample_tokens"):
             if arrays[key].max(initial=0) < 2**16:  # vocabularies up to 65,536 tokens: half the bytes
                 arrays[key] = arrays[key].astype(np.uint16)
         arrays["hist_counts"] = arrays["hist_counts"].astype(np.uint32)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), **arrays)
-        tmp.replace(path)
-        return path
+        return npz_store.save(path, self.meta, arrays)
 
-    @staticmethod
-    def header(path: str | Path) -> dict:
-        """The JSON header alone (an npz member is decompressed only when read)."""
-        with np.load(path, allow_pickle=False) as npz:
-            return json.loads(str(npz["meta"]))
+    header = staticmethod(npz_store.header)
 
     @classmethod
     def load(cls, path: str | Path) -> "Dashboards":
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            arrays = {k: npz[k] for k in npz.files if k != "meta"}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: dashboard format {meta.get('format')}, this saewidgets reads {FORMAT}.")
+        meta, arrays = npz_store.load(path, "dashboard", FORMAT)
         return cls(arrays, meta)  # token ids stay uint16 in memory too
 
 

@@ -29,7 +29,6 @@ computed on first use, with a notice, and cached in memory. Rebuild the shipped 
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import time
@@ -42,6 +41,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import npz_store
 from ..steering import check_feature
 from . import dashboards as dash
 
@@ -162,8 +162,6 @@ class Explanations:
         return [self.text(f, tokenizer, words, tokens) for f in range(self.d_sae)]
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
         a = dict(self.arrays)
         a["word_ids"] = a["word_ids"].astype(np.uint16 if len(self.words) < 2**16 else np.int32)
         a["word_scores"] = a["word_scores"].astype(np.float16)
@@ -171,24 +169,14 @@ class Explanations:
         a["token_acts"] = a["token_acts"].astype(np.float16)
         a["lse_words"] = a["lse_words"].astype(np.float32)
         a["lse_features"] = a["lse_features"].astype(np.float32)
-        tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, meta=np.array(json.dumps(self.meta)), words=np.array("\n".join(self.words)), **a)
-        tmp.replace(path)
-        return path
+        return npz_store.save(path, self.meta, {"words": np.array("\n".join(self.words)), **a})
 
-    @staticmethod
-    def header(path: str | Path) -> dict:
-        with np.load(path, allow_pickle=False) as npz:
-            return json.loads(str(npz["meta"]))
+    header = staticmethod(npz_store.header)
 
     @classmethod
     def load(cls, path: str | Path) -> "Explanations":
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            words = str(npz["words"]).split("\n")
-            arrays = {k: npz[k] for k in npz.files if k not in ("meta", "words")}
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: explanations format {meta.get('format')}, this saewidgets reads {FORMAT}.")
+        meta, arrays = npz_store.load(path, "explanations", FORMAT)
+        words = str(arrays.pop("words")).split("\n")
         arrays["word_ids"] = arrays["word_ids"].astype(np.int64)
         arrays["word_scores"] = arrays["word_scores"].astype(np.float32)
         return cls(words, arrays, meta)

@@ -24,7 +24,6 @@ command, after the SAE (and its dashboards, ``python -m saewidgets.analysis.dash
 
 from __future__ import annotations
 
-import json
 import time
 import warnings
 import weakref
@@ -34,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import npz_store
 from . import dashboards as dash
 from .neighbors import unit_decoder
 
@@ -63,30 +63,19 @@ class FeatureMap:
         return len(self.features) < self.meta.get("d_sae", len(self.features))
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp.npz")
         arrays = {"xy": self.xy.astype(np.float16), "cluster": self.cluster.astype(np.int16)}
         if self.subsampled:
             arrays["features"] = self.features.astype(np.int32)
-        np.savez_compressed(tmp, meta=np.array(json.dumps({**self.meta, "labels": self.labels})), **arrays)
-        tmp.replace(path)
-        return path
+        return npz_store.save(path, {**self.meta, "labels": self.labels}, arrays)
 
-    @staticmethod
-    def header(path: str | Path) -> dict:
-        with np.load(path, allow_pickle=False) as npz:
-            return json.loads(str(npz["meta"]))
+    header = staticmethod(npz_store.header)
 
     @classmethod
     def load(cls, path: str | Path) -> "FeatureMap":
-        with np.load(path, allow_pickle=False) as npz:
-            meta = json.loads(str(npz["meta"]))
-            xy = npz["xy"].astype(np.float32)
-            cluster = npz["cluster"].astype(np.int64)
-            features = npz["features"].astype(np.int64) if "features" in npz.files else np.arange(len(xy))
-        if meta.get("format") != FORMAT:
-            raise ValueError(f"{path}: feature map format {meta.get('format')}, this saewidgets reads {FORMAT}.")
+        meta, arrays = npz_store.load(path, "feature map", FORMAT)
+        xy = arrays["xy"].astype(np.float32)
+        cluster = arrays["cluster"].astype(np.int64)
+        features = arrays["features"].astype(np.int64) if "features" in arrays else np.arange(len(xy))
         return cls(features, xy, cluster, meta.pop("labels", []), meta)
 
 
