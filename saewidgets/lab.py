@@ -173,6 +173,12 @@ class Lab:
 
         return feature_map(self, **kwargs)
 
+    def explorer(self, text: str | None = None, *, show_map: bool = True, steer: bool = True):
+        """Heatmap, feature card, feature map and steering panel in one, linked by one selected feature."""
+        from .widgets.explorer import explorer
+
+        return explorer(self, text, show_map=show_map, steer=steer)
+
     # ---- generation and steering
 
     def chat_ids(self, prompt: str, chat: bool = True) -> list[int]:

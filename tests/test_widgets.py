@@ -176,11 +176,14 @@ def test_bad_arguments(tiny_lab, tiny_model_dir):
         heatmap(no_sae, "ok")
 
 
-def test_hover_explanations_default_to_the_vocabulary_explanations(tiny_lab):
+def test_hover_explanations_default_to_top_tokens_or_vocabulary_words(tiny_lab):
     from saewidgets.analysis.explain import explanations
 
     w = heatmap(tiny_lab, "hello world")
     table = explanations(tiny_lab, progress=False, tokens=False)
     shown = w._shown  # the features the view lists
     assert shown and set(w.explanations) == {str(f) for f in shown}
-    assert all(w.explanations[str(f)] == table.text(f, words=3) for f in shown)
+    for f in shown:
+        tokens = [t.strip() for t in table.token_texts(tiny_lab.tokenizer, table.top_token_ids(f, 6)) if t.strip()]
+        expected = ", ".join(list(dict.fromkeys(tokens))[:3]) or ", ".join(table.top_words(f, 3))
+        assert w.explanations[str(f)] == expected

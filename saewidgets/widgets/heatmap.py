@@ -163,7 +163,8 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
 
     ``feature`` colours every token by that feature (else each token by its strongest feature);
     ``k`` features per token appear on hover; ``explanations`` maps feature ids to short descriptions
-    (default: the SAE's vocabulary explanations, shipped for the default SAE, computed in seconds otherwise).
+    (default: each feature's top activating tokens, else its vocabulary words; shipped for the default SAE,
+    computed in seconds otherwise).
     Colours are activation ÷ the feature's maximum activation from the SAE's statistics, so they mean
     the same across prompts; without statistics, the maximum within these texts (the view says so).
     """
@@ -184,15 +185,18 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
 
 
 class _ExplanationTexts(Mapping):
-    """Feature id -> "word, word, word", built on demand from an ``Explanations`` table."""
+    """Feature id -> a short explanation, built on demand from an ``Explanations`` table: the feature's top
+    activating tokens (what a mid-layer feature reads is what a person recognises), else its vocabulary words."""
 
-    def __init__(self, table, words: int = 3):
-        self._table, self._words = table, words
+    def __init__(self, table, tokenizer, n: int = 3):
+        self._table, self._tokenizer, self._n = table, tokenizer, n
 
     def __getitem__(self, feature: int) -> str:
         if not 0 <= int(feature) < self._table.d_sae:
             raise KeyError(feature)
-        return self._table.text(int(feature), words=self._words)
+        tokens = self._table.token_texts(self._tokenizer, self._table.top_token_ids(int(feature), 2 * self._n))
+        tokens = list(dict.fromkeys(t.strip() for t in tokens if t.strip()))[:self._n]
+        return ", ".join(tokens) if tokens else ", ".join(self._table.top_words(int(feature), self._n))
 
     def __iter__(self):
         return iter(range(self._table.d_sae))
@@ -206,7 +210,7 @@ def vocabulary_explanations(lab) -> Mapping[int, str]:
     from ..analysis.explain import explanations
 
     try:
-        return _ExplanationTexts(explanations(lab, progress=False, tokens=False))
+        return _ExplanationTexts(explanations(lab, progress=False, tokens=False), lab.tokenizer)
     except Exception as err:  # an explanation is a nicety: never let it stop the heatmap
         warnings.warn(f"no feature explanations for the heatmap ({err})", stacklevel=3)
         return {}

@@ -1,0 +1,94 @@
+"""``lab.explorer()``: every view in one place, linked by one selected feature.
+
+Type a text and press *Show*: its heatmap appears. Clicking a feature anywhere (a feature in the heatmap's
+token list, a point on the map, a neighbour in the card) selects it: the card shows it, the map highlights
+it and its neighbours, and *Steer it* puts it on a slider of the steering panel below.
+"""
+
+from __future__ import annotations
+
+import ipywidgets
+import traitlets as t
+
+from .feature_card import feature_card
+from .heatmap import heatmap
+from .selection import check_feature
+
+DEFAULT_TEXT = "The Golden Gate Bridge is a suspension bridge in San Francisco."
+
+
+class Explorer(ipywidgets.VBox):
+    """Heatmap, feature card, feature map and steering panel sharing ``feature`` (a traitlet)."""
+
+    feature = t.Int(None, allow_none=True)
+
+    def __init__(self, lab, text: str | None = None, *, show_map: bool = True, steer: bool = True):
+        self._lab = lab
+        self.text = ipywidgets.Textarea(value=DEFAULT_TEXT if text is None else text, rows=2,
+                                        placeholder="Type a text, then Show",
+                                        layout=ipywidgets.Layout(flex="1 1 auto", width="auto"))
+        show = ipywidgets.Button(description="Show", icon="eye", tooltip="show this text's heatmap",
+                                 layout=ipywidgets.Layout(width="auto"))
+        show.on_click(lambda _: self.show(self.text.value))
+        self.steer_button = ipywidgets.Button(description="Steer it", icon="sliders", disabled=True,
+                                              tooltip="add the selected feature to the steering panel",
+                                              layout=ipywidgets.Layout(width="auto"))
+        self.steer_button.on_click(lambda _: self._steer_selected())
+        self.heatmap_box = ipywidgets.VBox()
+        self.card = feature_card(lab, None)
+        self.map = None
+        self.panel = None
+        children = [ipywidgets.HBox([self.text, ipywidgets.VBox([show, self.steer_button])]), self.heatmap_box,
+                    self.card]
+        if show_map:
+            from .feature_map import FeatureMap
+
+            self.map = FeatureMap(lab)
+            self.map.observe(lambda change: self._select(change["new"]), "selected")
+            children.append(self.map)
+        if steer:
+            self.panel = lab.steer()
+            children.append(self.panel)
+        self.card.observe(lambda change: self._select(change["new"]), "feature")
+        super().__init__(children=children)
+        self.heatmap = None
+        self.show(self.text.value)
+
+    def show(self, text: str) -> "Explorer":
+        """Show ``text``'s heatmap (coloured by the selected feature, if any) and light it up on the map."""
+        self.text.value = text
+        self.heatmap = heatmap(self._lab, text, self.feature)
+        self.heatmap.observe(lambda change: self._select(change["new"]), "feature")
+        self.heatmap_box.children = [self.heatmap]
+        if self.map is not None and text.strip():
+            self.map.show(text)
+        return self
+
+    def _select(self, feature: int | None) -> None:
+        if feature is not None and feature != self.feature:
+            self.feature = feature
+
+    @t.validate("feature")
+    def _check(self, proposal):
+        value = proposal["value"]
+        return None if value is None else check_feature(value, self._lab.sae.d_sae)
+
+    @t.observe("feature")
+    def _spread(self, change) -> None:
+        """One selection, every view: set each only if it differs, so the echo stops here."""
+        feature = change["new"]
+        for widget, name in ((self.heatmap, "feature"), (self.card, "feature"), (self.map, "selected")):
+            if widget is not None and getattr(widget, name) != feature:
+                setattr(widget, name, feature)
+        self.steer_button.disabled = feature is None or self.panel is None
+        if feature is not None:
+            self.steer_button.description = f"Steer #{feature}"
+
+    def _steer_selected(self) -> None:
+        if self.panel is not None and self.feature is not None:
+            self.panel.add(self.feature)
+
+
+def explorer(lab, text: str | None = None, *, show_map: bool = True, steer: bool = True) -> Explorer:
+    """``lab.explorer()``: heatmap, card, map and steering panel, linked by one selected feature."""
+    return Explorer(lab, text, show_map=show_map, steer=steer)
