@@ -40,6 +40,7 @@ text has a larger value than a negative one; ties count half), then by the diffe
 from __future__ import annotations
 
 import re
+import warnings
 import weakref
 from typing import Iterable, Sequence
 
@@ -177,7 +178,10 @@ def probe_many(lab, words: Sequence[str], batch_words: int = 64, progress: bool 
         picked = torch.cat([acts[i, pos] for i, (_, _, pos) in enumerate(rows)])
         owner = torch.tensor([n for n, _, pos in rows for _ in pos], device=picked.device)
         values = sae.encode(picked.to(sae.dtype)).float().cpu()
-        best = torch.zeros(len(chunk), values.shape[1]).index_reduce_(0, owner.cpu(), values, "amax", include_self=False)
+        with warnings.catch_warnings():  # index_reduce_ is marked beta; its "amax" is what we need
+            warnings.simplefilter("ignore", UserWarning)
+            best = torch.zeros(len(chunk), values.shape[1]).index_reduce_(0, owner.cpu(), values, "amax",
+                                                                          include_self=False)
         out.append(best)
     best = torch.cat(out)
     rel = best / scale.clamp(min=1e-6) if scale is not None else best / best.amax(1, keepdim=True).clamp(min=1e-6)
