@@ -21,8 +21,8 @@ CELLS = [
     "import json, torch\n"
     "from labs import browser_lab\n"
     "lab = browser_lab()\n"
-    "# a feature that fires on the prompt: steering it changes the text visibly\n"
-    f"feature = int(lab.encode({PROMPT!r}).top(k=1).feature.iloc[-1])",
+    "# a concept feature (the tour's): steered, the weekend turns into dogs, so the columns differ visibly\n"
+    "feature = int(lab.search('dog').feature.iloc[0])",
     f"panel = lab.steer({{feature: 0.5}}, prompt={PROMPT!r}, max_new_tokens=16)\npanel",
     "print(json.dumps({'feature': feature}))",
 ]
