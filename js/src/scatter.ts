@@ -177,11 +177,8 @@ class WebGLRenderer implements Renderer {
   }
 
   resize(width: number, height: number): void {
-    const dpr = window.devicePixelRatio || 1;
-    this.width = width;
-    this.height = height;
-    this.canvas.width = Math.round(width * dpr);
-    this.canvas.height = Math.round(height * dpr);
+    [this.width, this.height] = [width, height];
+    sizeCanvas(this.canvas, width, height);
     this.gl.viewport(0, 0, this.canvas.width, this.canvas.height);
   }
 
@@ -251,11 +248,8 @@ class CanvasRenderer implements Renderer {
   }
 
   resize(width: number, height: number): void {
-    const dpr = window.devicePixelRatio || 1;
-    this.width = width;
-    this.height = height;
-    this.canvas.width = Math.round(width * dpr);
-    this.canvas.height = Math.round(height * dpr);
+    [this.width, this.height] = [width, height];
+    const dpr = sizeCanvas(this.canvas, width, height);
     this.ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
   }
 
@@ -311,4 +305,12 @@ const PALETTE = [
 
 export function clusterColour(c: number): [number, number, number] {
   return c === 255 ? [150, 150, 150] : PALETTE[(c * 7) % PALETTE.length];
+}
+
+/** Backing store at device pixels for a canvas of `width` × `height` CSS pixels; returns the pixel ratio. */
+function sizeCanvas(canvas: HTMLCanvasElement, width: number, height: number): number {
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(width * dpr);
+  canvas.height = Math.round(height * dpr);
+  return dpr;
 }

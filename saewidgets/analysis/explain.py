@@ -318,6 +318,15 @@ def explanations(lab, progress: bool = True, tokens: bool = True) -> Explanation
     return found
 
 
+def explanations_or_none(lab) -> Explanations | None:
+    """The explanations when they can be had quietly (shipped, in memory, or seconds to compute), else None:
+    for views and tables where an explanation is a nicety that must never stop the rest."""
+    try:
+        return explanations(lab, progress=False, tokens=False)
+    except Exception:  # noqa: BLE001 - see the docstring
+        return None
+
+
 @dataclass
 class Explanation:
     """What ``lab.explain(f)`` returns: vocabulary words (mutual information) and top-activation tokens."""

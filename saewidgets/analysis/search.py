@@ -290,19 +290,12 @@ def search_text(lab, text: str, k: int = 20) -> pd.DataFrame:
         return _empty(f"no feature fires on {text!r}.", ["feature", "score", "activation", "token", "tokens_fired",
                                                          "explanation"])
     top = rel.topk(k).indices
-    ex = _explanations_quiet(lab)
+    ex = ex_mod.explanations_or_none(lab)
     return pd.DataFrame({
         "feature": top.numpy().astype(int), "score": rel[top].numpy().astype(float),
         "activation": peak[top].numpy().astype(float), "token": [fa.tokens[int(where[f])] for f in top],
         "tokens_fired": fired[top].numpy().astype(int),
         "explanation": [ex.text(int(f), lab.tokenizer, 4, 2) if ex else "" for f in top]})
-
-
-def _explanations_quiet(lab):
-    try:
-        return ex_mod.explanations(lab, progress=False, tokens=False)
-    except Exception:  # noqa: BLE001 - a search by text must work without explanations
-        return None
 
 
 def search(lab, query: str | None = None, *, text: str | None = None, k: int = 20,
@@ -365,7 +358,7 @@ def contrast(lab, positive_texts: Sequence[str], negative_texts: Sequence[str], 
     key = torch.where(diff > 0, key, key - 10.0)  # a feature stronger on the negatives never comes first
     k = min(k, len(key))
     top = key.topk(k).indices
-    ex = _explanations_quiet(lab)
+    ex = ex_mod.explanations_or_none(lab)
     return pd.DataFrame({
         "feature": top.numpy().astype(int), "auroc": auc[top].numpy().astype(float),
         "diff": diff[top].numpy().astype(float), "mean_pos": mean_pos[top].numpy().astype(float),

@@ -41,12 +41,10 @@ def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
 
 
 def _vocabulary_words(lab, feature: int, n: int = 8) -> list[str]:
-    from ..analysis.explain import explanations
+    from ..analysis.explain import explanations_or_none
 
-    try:
-        return explanations(lab, progress=False, tokens=False).top_words(feature, n)
-    except Exception:  # a nicety: the card works without it
-        return []
+    table = explanations_or_none(lab)
+    return [] if table is None else table.top_words(feature, n)
 
 
 class FeatureCard(FeatureSelection, anywidget.AnyWidget):

@@ -206,11 +206,8 @@ class _ExplanationTexts(Mapping):
 
 
 def vocabulary_explanations(lab) -> Mapping[int, str]:
-    """Short vocabulary explanations for hover text; empty if they cannot be had (the view works without)."""
-    from ..analysis.explain import explanations
+    """Short explanations for hover text; empty if they cannot be had (the view works without)."""
+    from ..analysis.explain import explanations_or_none
 
-    try:
-        return _ExplanationTexts(explanations(lab, progress=False, tokens=False), lab.tokenizer)
-    except Exception as err:  # an explanation is a nicety: never let it stop the heatmap
-        warnings.warn(f"no feature explanations for the heatmap ({err})", stacklevel=3)
-        return {}
+    table = explanations_or_none(lab)
+    return {} if table is None else _ExplanationTexts(table, lab.tokenizer)

@@ -3,6 +3,7 @@
 // click, typed index) through the `feature` traitlet, and requests for quantile examples as custom
 // messages carrying an id, answered in the `quantiles` traitlet with the same id.
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import { connect, el, type Listeners } from "../dom";
 import { decodeInt, type Payload } from "../codecs";
 import { cardCss } from "../card_styles";
 import { ColourScale, legend } from "../colour";
@@ -10,7 +11,7 @@ import { exampleList, loadExamples, type ExamplesPayload } from "../examples";
 import { formatValue } from "../features";
 import { histogram } from "../histogram";
 import { css } from "../styles";
-import { isDark, watchTheme } from "../theme";
+import { isDark } from "../theme";
 import { visibleWhitespace } from "../tokens";
 
 interface TokenValue {
@@ -41,13 +42,6 @@ export interface FeatureCardState {
   card: CardPayload | Record<string, never>;
   quantiles: QuantilesPayload;
   error: string;
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
 }
 
 function percent(p: number): string {
@@ -305,19 +299,17 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
     scale = new ColourScale(isDark(host));
     draw();
   };
-  const listeners: [string, () => void][] = [
+  const listeners: Listeners = [
     ["change:card", onCard],
     ["change:feature", header],
     ["change:error", header],
     ["change:quantiles", onQuantiles],
   ];
-  for (const [name, callback] of listeners) m.on(name, callback);
-  const unwatchTheme = watchTheme(onTheme);
+  const disconnect = connect(m, listeners, onTheme);
   draw();
 
   return () => {
-    for (const [name, callback] of listeners) m.off(name as never, callback);
-    unwatchTheme();
+    disconnect();
   };
 }
 

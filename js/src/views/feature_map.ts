@@ -4,11 +4,12 @@
 // (`selected` traitlet; Python answers with the neighbours, highlighted here). The search box sends
 // {type: "search", id, query}; the answer in `matches` carries the id, so only the latest is shown.
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import { connect, el, type Listeners } from "../dom";
 import { decode, decodeBytes, decodeFloat, decodeInt, type Payload } from "../codecs";
 import { viridis } from "../colour";
 import { clusterColour, createRenderer, Grid, toData, toPixel, zoomAt, type Layer, type Renderer, type View } from "../scatter";
 import { css } from "../styles";
-import { isDark, watchTheme } from "../theme";
+import { isDark } from "../theme";
 
 export interface MapState {
   selected: number | null;
@@ -51,13 +52,6 @@ const mapCss = String.raw`
 }
 .saew-map-legend { color: var(--saew-muted); font-size: 11px; }
 `;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
-}
 
 const ACCENT: [number, number, number] = [229, 57, 53];
 const NEIGHBOUR: [number, number, number] = [255, 152, 0];
@@ -374,7 +368,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
   reset.addEventListener("click", onReset);
   const observer = typeof ResizeObserver !== "undefined" ? new ResizeObserver(onResize) : null;
   observer?.observe(stage);
-  const listeners: [string, () => void][] = [
+  const listeners: Listeners = [
     ["change:matches", onMatches],
     ["change:neighbours", onNeighbours],
     ["change:colour_by", onColours],
@@ -384,8 +378,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
     ["change:error", showStatus],
     ["change:height", onResize],
   ];
-  for (const [name, callback] of listeners) m.on(name, callback);
-  const unwatchTheme = watchTheme(onTheme);
+  const disconnect = connect(m, listeners, onTheme);
 
   size();
   paint();
@@ -401,8 +394,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
   root.dataset.drawMs = (performance.now() - t0).toFixed(1);
 
   return () => {
-    for (const [name, callback] of listeners) m.off(name as never, callback);
-    unwatchTheme();
+    disconnect();
     observer?.disconnect();
     window.removeEventListener("mouseup", onUp);
     renderer.destroy();

@@ -2,11 +2,12 @@
 // texts and, per token, only its top-k features (ids + activations); the selected feature's column
 // arrives separately when `feature` changes. Colours are activations ÷ the feature's max activation.
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import { connect, el, type Listeners } from "../dom";
 import { decodeBytes, decodeFloat, decodeInt, type Payload } from "../codecs";
 import { ColourScale, legend } from "../colour";
 import { featureList, formatValue, type FeatureRow } from "../features";
 import { css } from "../styles";
-import { isDark, watchTheme } from "../theme";
+import { isDark } from "../theme";
 import { FLAG_SINK, FLAG_SPECIAL, tokenElement, visibleWhitespace } from "../tokens";
 
 interface PromptPayload {
@@ -35,13 +36,6 @@ interface Prompt {
   k: number;
   notice: string;
   spans: HTMLSpanElement[];
-}
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
 }
 
 function loadPrompt(p: PromptPayload): Prompt {
@@ -370,7 +364,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
     header();
     showPinned();
   };
-  const listeners: [string, () => void][] = [
+  const listeners: Listeners = [
     ["change:prompts", onPrompts],
     ["change:feature", onFeature],
     ["change:feature_values", onColumns],
@@ -378,15 +372,13 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
     ["change:explanations", onFeature],
     ["change:error", header],
   ];
-  for (const [name, callback] of listeners) m.on(name, callback);
-  const unwatchTheme = watchTheme(onTheme);
+  const disconnect = connect(m, listeners, onTheme);
 
   loadScale();
   onPrompts();
 
   return () => {
-    for (const [name, callback] of listeners) m.off(name as never, callback);
-    unwatchTheme();
+    disconnect();
     window.removeEventListener("scroll", hideTooltip, { capture: true });
     tooltip.remove();
   };

@@ -4,6 +4,7 @@
 // {type: "add", feature}. Python streams whole texts into `result`, tagged with the run's id; it writes only
 // for the current run, so what is shown is always one run's text. Generated text is set with textContent.
 import type { AnyModel, RenderProps } from "@anywidget/types";
+import { connect, el, type Listeners } from "../dom";
 import { css } from "../styles";
 import { steerCss } from "../steer_styles";
 
@@ -59,13 +60,6 @@ export interface SteerPanelState {
 
 /** Milliseconds between a slider's release and the run it asks for (more releases in between: one run). */
 export const DEBOUNCE_MS = 150;
-
-function el<K extends keyof HTMLElementTagNameMap>(tag: K, className = "", text = ""): HTMLElementTagNameMap[K] {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text) node.textContent = text;
-  return node;
-}
 
 function numberInput(className: string, value: number, min: number, max: number, step: number): HTMLInputElement {
   const input = el("input", className);
@@ -393,7 +387,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
     drawSettings();
     drawRows();
   };
-  const listeners: [string, () => void][] = [
+  const listeners: Listeners = [
     ["change:result", drawResult],
     ["change:steer", drawRows],
     ["change:method", onMethod],
@@ -403,7 +397,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
     ...(["prompt", "chat", "has_chat", "mode", "temperature", "seed", "max_new_tokens", "notice", "searchable"]
       .map((name) => [`change:${name}`, drawSettings] as [string, () => void])),
   ];
-  for (const [name, callback] of listeners) m.on(name, callback);
+  const disconnect = connect(m, listeners);
   drawSettings();
   drawRows();
   drawSearch();
@@ -412,7 +406,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
 
   return () => {
     if (timer !== null) clearTimeout(timer);
-    for (const [name, callback] of listeners) m.off(name as never, callback);
+    disconnect();
   };
 }
 
