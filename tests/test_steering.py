@@ -44,6 +44,30 @@ def test_feature_codes_equal_the_full_encoder():
     assert steering.feature_codes(sae, x, [3]).abs().sum() == 0
 
 
+def test_half_precision_screen_is_exact_or_abstains():
+    from saewidgets import topk_screen
+
+    torch.manual_seed(3)
+    sae, decided = random_sae(k=4), 0
+    topk_screen._CHOICE.update({False: torch.float16, True: torch.bfloat16})  # whatever this CPU prefers
+    try:
+        for _ in range(100):
+            x = torch.randn(3, 1, D_MODEL) * 3
+            pre = sae.pre_acts(x)
+            ranked = pre[0, 0].argsort(descending=True)
+            clear = [int(ranked[0]), int(ranked[20]), 9]         # far from the k-th value (usually)
+            close = [int(ranked[3]), int(ranked[4])]              # the k-th and the next: within the band
+            for feats in (clear, close):
+                got = topk_screen.codes_if_decided(sae, x, pre[..., feats], 4, None)
+                if got is not None:  # when it answers, the answer is exact
+                    torch.testing.assert_close(got, sae.encode(x)[..., feats], rtol=0, atol=0)
+                    decided += feats is clear
+            assert topk_screen.codes_if_decided(sae, x[:1], pre[:1, :, close[:1]], 4, None) is None
+    finally:
+        topk_screen._CHOICE.clear()
+    assert decided > 80  # the band is narrow: most steps need no fp32 encoder
+
+
 def test_each_row_gets_its_own_intervention():
     sae = random_sae()
     torch.manual_seed(1)
