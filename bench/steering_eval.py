@@ -1,12 +1,14 @@
 """Steering evaluation: does steering a concept's SAE feature make the model talk about the concept, and
 at what cost in fluency? Results in docs/steering.md.
 
-    .venv/bin/python bench/steering_eval.py                 # 7 concepts x 36 generations, 7 batched calls
+    .venv/bin/python bench/steering_eval.py                 # 7 concepts x 72 generations, 7 batched calls
     .venv/bin/python bench/steering_eval.py --concepts dogs --prompts 2   # a quick look
 
 For each concept (a search query and a word list):
-1. the feature: the top hit of the project's own search, ``lab.search(query)`` (vocabulary explanations
-   and top tokens; see saewidgets/analysis/search.py); a concept may take the top n hits;
+1. the feature: the project's own search, ``lab.search(query)`` (vocabulary explanations and top tokens;
+   see saewidgets/analysis/search.py), gives 5 candidates that fire on the concept; ``lab.steer_check``
+   keeps the one whose clamping most raises the probability of the concept's words on a neutral exchange
+   of its own (not one of the evaluation prompts); a concept may take the top n;
 2. neutral chat prompts (nothing about the concept), generated greedily, ``--tokens`` new tokens, with
    every method and strength as rows of ONE batched call per concept (``generate_rows``): the unsteered
    baseline, clamp / add / amplify at several strengths, a difference-of-means steering vector at the same
@@ -124,10 +126,12 @@ def perplexities(lab, texts: list[str], batch: int = 16) -> tuple[list[float], l
 
 
 def find_features(lab, spec: dict) -> list[int]:
+    """Search's top 5 for the query, re-ranked by ``lab.steer_check`` (its neutral exchange is none of ours)."""
     df = lab.search(spec["query"], k=max(spec.get("n", 1), 5))
-    if len(df):
-        return [int(f) for f in df.feature[: spec.get("n", 1)]]
-    return [int(lab.contrast(spec["texts"], NEUTRAL_TEXTS, k=1).feature[0])]  # no search hit: contrast sets
+    if not len(df):  # no search hit: contrast sets
+        df = lab.contrast(spec["texts"], NEUTRAL_TEXTS, k=5)
+    checked = lab.steer_check(df.feature[:5], spec["words"])
+    return [int(f) for f in checked.feature[: spec.get("n", 1)]]
 
 
 @torch.no_grad()
@@ -221,7 +225,7 @@ def markdown(summary, per_concept, features, recommended, seconds, args) -> str:
     for r in summary:
         s = "" if r["strength"] is None else f"{r['strength']:g}"
         lines.append(f"| {r['method']} | {s} | {r['use']:.0%} | {r['ppl_ratio']:.2f} | {r['rep']:.0%} |")
-    lines += ["", "Per concept (feature from `lab.search`; concept use of clamp at each strength; baseline; prompting):", "",
+    lines += ["", "Per concept (feature: `lab.search` top 5 re-ranked by `lab.steer_check`; concept use of clamp at each strength; baseline; prompting):", "",
               "| concept | feature(s) | baseline | " + " | ".join(f"clamp {s:g}" for s in STRENGTHS["clamp"])
               + " | prompting |", "|---|---|---|" + "---|" * (len(STRENGTHS["clamp"]) + 1)]
     for concept, rs in per_concept.items():
@@ -239,7 +243,7 @@ def markdown(summary, per_concept, features, recommended, seconds, args) -> str:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--concepts", nargs="*", default=list(CONCEPTS))
-    parser.add_argument("--prompts", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", default="bench/results/steering_eval")

@@ -272,6 +272,13 @@ class Lab:
         """A context manager: inside it every forward of ``lab.model`` is steered."""
         return steering_mod.steering(self.model, self._need_sae(), self.hook, steer, method)
 
+    def steer_check(self, features, words, strength: float = 1.0, method: str = "clamp") -> pd.DataFrame:
+        """Rank candidate ``features`` (e.g. ``lab.search(q).feature[:5]``) by how far steering each one raises
+        the probability of ``words`` on a neutral exchange; the best steering choice comes first."""
+        from .analysis.steer_check import steer_check
+
+        return steer_check(self, features, words, strength=strength, method=method)
+
     def steering_vector(self, steer: Mapping[int, float]) -> torch.Tensor:
         """The summed steering direction ``[d_model]`` (for use in other tools)."""
         return steering_mod.steering_vector(self._need_sae(), steer)

@@ -353,3 +353,28 @@ def test_steering_vector_export_matches_add(tiny_lab):
     x = torch.zeros(1, 2, D_MODEL)
     out = steering.intervention(tiny_lab.sae, {3: 2.0, 8: -1.0}, "add")(x)
     torch.testing.assert_close(out[0, 1], v)
+
+
+# ---- choosing a feature to steer
+
+
+def test_steer_check_ranks_the_feature_that_writes_the_words_first(tiny_lab):
+    # Make feature 7's decoder row point where the unembedding reads "z": clamping it must promote "z".
+    model, sae = tiny_lab.model, tiny_lab.sae
+    z = tiny_lab.tokenizer("z", add_special_tokens=False).input_ids[0]
+    with torch.no_grad():
+        sae.W_dec[7] = model.get_output_embeddings().weight[z].float() / model.get_output_embeddings().weight[z].norm()
+    df = tiny_lab.steer_check([3, 7, 20], ["z"], strength=5.0)
+    assert list(df.columns) == ["feature", "promotion", "top_gain"]
+    assert df.feature[0] == 7 and df.promotion[0] > df.promotion[1]
+    assert no_hooks_left(model)
+
+
+def test_steer_check_rejects_bad_input(tiny_lab):
+    with pytest.raises(ValueError, match="at least one feature"):
+        tiny_lab.steer_check([], ["dog"])
+    with pytest.raises(ValueError, match="non-empty word"):
+        tiny_lab.steer_check([1], [" "])
+    with pytest.raises(IndexError, match="out of range"):
+        tiny_lab.steer_check([10**6], ["dog"])
+    assert no_hooks_left(tiny_lab.model)
