@@ -48,6 +48,7 @@ def main() -> None:
     ap.add_argument("--dead-tokens", type=int, default=500_000)
     ap.add_argument("--resample-every", type=int, default=None, help="tokens between resamplings of dead latents")
     ap.add_argument("--resample-until", type=float, default=0.7)
+    ap.add_argument("--auxk-relu", action="store_true", help="ReLU on AuxK values (stages 1-2 of the default)")
     ap.add_argument("--eval-tokens", type=int, default=40_000)
     ap.add_argument("--out", type=Path, default=ROOT / "saewidgets" / "data" / "default-sae")
     ap.add_argument("--work", type=Path, default=None, help="cache + checkpoint folder")
@@ -71,7 +72,8 @@ def main() -> None:
 
     cfg = TrainConfig(d_sae=args.d_sae, k=args.k, tokens=args.tokens, batch_size=args.batch_size, lr=args.lr,
                       lr_decay_fraction=args.lr_decay_fraction, dead_tokens=args.dead_tokens, log_every=20,
-                      resample_every=args.resample_every, resample_until=args.resample_until)
+                      resample_every=args.resample_every, resample_until=args.resample_until,
+                      auxk_relu=args.auxk_relu)
     manifest = json.loads((corpus.default_dir() / "manifest.json").read_text())
     metadata = {"model_name": DEFAULT_MODEL, "hook_name": point.name, "activation_tokens": int(len(acts)),
                 "seq_len": 128, "corpus": "saewidgets.corpus (train split), "

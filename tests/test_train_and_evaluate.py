@@ -207,3 +207,39 @@ def test_fit_resamples_on_schedule(tmp_path):
     fit(acts, cfg, "blocks.0.hook_resid_post", "tiny", log_file=log, progress=False)
     events = [json.loads(line) for line in log.read_text().splitlines() if "resampled" in line]
     assert [e["tokens"] for e in events] == [2048, 4096]  # every 2,048 tokens, none after 60% of 8,192
+
+
+@pytest.mark.parametrize("relu", [False, True])
+def test_auxk_moves_sunk_dead_latents_only_without_the_relu(relu):
+    torch.manual_seed(0)
+    x = torch.randn(2048, 16) * torch.linspace(0.2, 3, 16)
+    cfg = TrainConfig(d_sae=64, k=4, tokens=8192, batch_size=256, dead_tokens=256, auxk_relu=relu)
+    trainer = TopKTrainer(16, cfg, x.mean(0))
+    with torch.no_grad():
+        trainer.b_enc[:10] = -50.0  # sunk far below zero, like the default SAE's dead latents
+    trainer.tokens_seen = 1024
+    trainer.since_fired[:10] = 10_000  # dead for AuxK
+    before = trainer.W_dec[:10].clone()
+    for i in range(3):
+        metrics = trainer.step(x[i * 256:(i + 1) * 256])
+    moved = (trainer.W_dec[:10] - before).norm(dim=1)
+    assert metrics["aux_loss"] > 0
+    if relu:
+        assert (moved < 1e-5).all()  # ReLU zeroes their AuxK output and so their gradient (renorm rounding aside)
+    else:
+        assert (moved > 1e-3).all()
+
+
+def test_dead_fraction_is_not_reset_by_resampling():
+    torch.manual_seed(0)
+    x = torch.randn(2048, 16) * torch.linspace(0.2, 3, 16)
+    cfg = TrainConfig(d_sae=64, k=4, tokens=8192, batch_size=256, dead_tokens=512)
+    trainer = TopKTrainer(16, cfg, x.mean(0))
+    with torch.no_grad():
+        trainer.b_enc[:10] = -1e3
+    for i in range(4):
+        trainer.step(x[i * 256:(i + 1) * 256])
+    assert trainer.dead_fraction(1024) >= 10 / 64
+    trainer.resample(x)
+    assert (trainer.since_fired[:10] == 0).all()       # AuxK's count restarts ...
+    assert trainer.dead_fraction(1024) >= 10 / 64      # ... but the reported dead share still counts them
