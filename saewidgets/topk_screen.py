@@ -62,13 +62,13 @@ def codes_if_decided(sae, h: torch.Tensor, pre_sub: torch.Tensor, k: int, memory
 def _half_encoder(sae, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """``W_enc`` transposed in ``dtype`` and its column norms, cached until the weights change."""
     W = sae.W_enc
-    key = (W.data_ptr(), W._version, W.device, dtype)
-    cache = getattr(sae, "_half_encoder_cache", None)
-    if cache is None or cache[0] != key:
-        W32 = W.detach().float()
-        cache = (key, W32.t().contiguous().to(dtype), W32.norm(dim=0))
-        sae._half_encoder_cache = cache
-    return cache[1], cache[2]
+    key = (W.data_ptr(), W._version, W.device)
+    caches = getattr(sae, "_half_encoder_cache", None)
+    if caches is None or caches["key"] != key:  # new weights: drop every copy
+        caches = sae._half_encoder_cache = {"key": key, "norm": W.detach().float().norm(dim=0)}
+    if dtype not in caches:  # one copy per type: a sweep (bf16) and a single row (fp16) alternate freely
+        caches[dtype] = W.detach().float().t().contiguous().to(dtype)
+    return caches[dtype], caches["norm"]
 
 
 def screen_dtype(several_rows: bool) -> torch.dtype | None:
