@@ -25,8 +25,9 @@ def test_sweep_rows_match_single_generations(default_lab):
 def test_clamping_a_searched_concept_feature_brings_the_concept_up(default_lab):
     lab = default_lab
     feature = int(lab.search("dog").feature.iloc[0])
+    # The useful clamp range of docs/steering.md (0.75 to 1.25); past it the text degrades into loops.
     df = lab.sweep(["Tell me about your weekend.", "What should I do this afternoon?"], feature,
-                   strengths=[1.25], max_new_tokens=32)
+                   strengths=[0.75, 1.0], max_new_tokens=32)
     steered = " ".join(df.text[df.steered]).lower()
     assert "dog" in steered or "pupp" in steered
     assert "dog" not in " ".join(df.text[~df.steered]).lower()
