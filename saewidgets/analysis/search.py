@@ -103,9 +103,14 @@ def _token_index(lab, ex: ex_mod.Explanations) -> TokenIndex:
     return held[2]
 
 
+def word_forms(word: str) -> tuple[str, ...]:
+    """How a word appears as text: mid-sentence (with its leading space) or not, lower case or capitalised."""
+    return (" " + word, word, " " + word.capitalize(), word.capitalize())
+
+
 def _single_tokens(tokenizer, word: str) -> list[int]:
     out = []
-    for form in (" " + word, word, " " + word.capitalize(), word.capitalize()):
+    for form in word_forms(word):
         ids = tokenizer(form, add_special_tokens=False).input_ids
         if len(ids) == 1:
             out.append(ids[0])

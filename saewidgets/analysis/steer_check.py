@@ -13,6 +13,8 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
+from .search import word_forms
+
 # A neutral exchange: the model's next-token predictions over the reply are where steering shows.
 CHECK_PROMPT = "What did you do today?"
 CHECK_REPLY = ("I spent the morning at home, answered a few messages and then went out for a walk. In the "
@@ -20,14 +22,13 @@ CHECK_REPLY = ("I spent the morning at home, answered a few messages and then we
 
 
 def word_token_ids(tokenizer, words: list[str]) -> list[int]:
-    """First token of each word, with and without a leading space and capitalised (as it may start a phrase)."""
+    """The first token of every form of each word (``search.word_forms``): what the model says to start it."""
     ids = set()
     for word in words:
-        for form in {word, word.capitalize()}:
-            for text in (form, " " + form):
-                tokens = tokenizer(text, add_special_tokens=False).input_ids
-                if tokens:
-                    ids.add(tokens[0])
+        for form in word_forms(word):
+            tokens = tokenizer(form, add_special_tokens=False).input_ids
+            if tokens:
+                ids.add(tokens[0])
     return sorted(ids)
 
 
