@@ -83,14 +83,12 @@ def max_activations(sae, features: list[int]) -> torch.Tensor:
 def feature_codes(sae, h: torch.Tensor, features: list[int], memory: dict | None = None) -> torch.Tensor:
     """Exactly ``sae.encode(h)[..., features]``, usually without running the whole encoder.
 
-    Top-K: feature f is active where its pre-activation is positive and among the k largest. Three exact
+    Top-K: feature f is active where its pre-activation is positive and among the k largest. Two exact
     shortcuts skip the full fp32 ``d_in x d_sae`` encoder on most decoding steps: no asked feature has a
-    positive pre-activation; or k other features already beat it; or an fp16 encoder with a proven error
-    bound decides (``topk_screen``). For the second, ``memory`` keeps the features that were in the top k
-    at the previous call (a token's active features are mostly its predecessor's): if at least k of them
-    have larger pre-activations than every asked feature, none of those is in the top k.
+    positive pre-activation; or a cheaper encoder with a proven error bound decides (``topk_screen``).
+    ``memory`` (a dict kept by the caller between steps) holds the asked features' encoder columns.
     """
-    pre_sub = _pre_acts_of(sae, h, features)
+    pre_sub = _pre_acts_of(sae, h, features, memory)
     arch = sae.cfg.architecture
     if arch == "relu":
         return pre_sub.relu()
@@ -99,30 +97,34 @@ def feature_codes(sae, h: torch.Tensor, features: list[int], memory: dict | None
     k = int(sae.cfg.k)
     if not (pre_sub > 0).any():
         return torch.zeros_like(pre_sub)
-    recent = None if memory is None else memory.get("recent")
-    if recent is not None and h.shape[1] == 1 and len(recent) >= k:
-        kth = _pre_acts_of(sae, h, recent).topk(k, dim=-1).values[..., -1:]  # a lower bound of the true k-th
-        if (pre_sub < kth).all():
-            return torch.zeros_like(pre_sub)
-    if h.shape[1] == 1:  # a decoding step: an fp16 encoder with an error bound usually decides exactly
-        decided = topk_screen.codes_if_decided(sae, h, pre_sub, k, memory)
+    if h.shape[1] == 1:  # a decoding step: a cheaper encoder with an error bound usually decides exactly
+        decided = topk_screen.codes_if_decided(sae, h, pre_sub, k)
         if decided is not None:
             return decided
-    top = sae.pre_acts(h).topk(k, dim=-1)
-    if memory is not None:
-        memory["recent"] = top.indices[:, -1].reshape(-1).unique().tolist()
-    kth = top.values[..., -1:]
+    kth = sae.pre_acts(h).topk(k, dim=-1).values[..., -1:]
     return torch.where(pre_sub >= kth, pre_sub.relu(), torch.zeros_like(pre_sub))
 
 
-def _pre_acts_of(sae, h: torch.Tensor, features: list[int]) -> torch.Tensor:
+def _pre_acts_of(sae, h: torch.Tensor, features: list[int], memory: dict | None = None) -> torch.Tensor:
     x = h.to(sae.dtype)
     if sae.cfg.apply_b_dec_to_input:
         x = x - sae.b_dec
-    pre = x @ sae.W_enc[:, features] + sae.b_enc[features]
+    W, b = _columns(sae, features, memory)
+    pre = x @ W + b
     if sae.cfg.rescale_acts_by_decoder_norm:
         pre = pre * sae.W_dec[features].norm(dim=-1)
     return pre
+
+
+def _columns(sae, features: list[int], memory: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``W_enc[:, features]`` and ``b_enc[features]``; kept in ``memory`` (gathering columns is slow)."""
+    key = (tuple(features), sae.W_enc._version, sae.b_enc._version, sae.W_enc.data_ptr())
+    if memory is not None and memory.get("columns", (None,))[0] == key:
+        return memory["columns"][1:]
+    W, b = sae.W_enc[:, features], sae.b_enc[features]
+    if memory is not None and not torch.is_grad_enabled():  # a kept copy must not carry autograd history
+        memory["columns"] = (key, W, b)
+    return W, b
 
 
 class Intervention:
@@ -152,17 +154,20 @@ class Intervention:
         W = sae.W_dec[features].detach().float()
         self.W, self.directions = W, W / W.norm(dim=1, keepdim=True).clamp(min=1e-12)
         self.strength, self.mask = strength, mask
+        self.row_of = {m: torch.tensor([[1.0 if mm == m else 0.0] for mm in self.methods]) for m in METHODS}
         self._device = None
-        self._memory: dict = {}  # feature_codes' recent top-k features
+        self._memory: dict = {}  # feature_codes' cached encoder columns
 
     def _on(self, device):
         if self._device != device:
             for name in ("W", "directions", "strength", "mask", "unit"):
                 setattr(self, name, getattr(self, name).to(device))
+            self.row_of = {m: rows.to(device) for m, rows in self.row_of.items()}
             self._device = device
 
     def _rows(self, method: str) -> torch.Tensor:
-        return torch.tensor([[1.0 if m == method else 0.0] for m in self.methods], device=self.mask.device)
+        """``[b, 1]``: 1 for the rows steered with ``method``."""
+        return self.row_of[method]
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         if not self.features:
@@ -192,7 +197,9 @@ class Intervention:
                 beta = (S * unit * cal).sum(1, keepdim=True) / count  # mean strength x mean unit, per row
                 mean_dir = (cal @ self.directions) / count
                 delta += -(proj * cal[:, None, :]) @ self.directions + (beta * mean_dir)[:, None, :]
-        return (h + delta * _not_sink(h, self.pad)).to(x.dtype)
+        if h.shape[1] > 1:  # a prefill: leave each row's attention sink alone
+            delta *= _not_sink(h, self.pad)
+        return (h + delta).to(x.dtype)
 
 
 def intervention(sae, steer: Mapping[int, float], method: str = "clamp") -> Intervention:

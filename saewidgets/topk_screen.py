@@ -1,19 +1,25 @@
-"""Is a feature in a Top-K SAE's top k? An exact answer from a half-precision encoder, most of the time.
+"""Is a feature in a Top-K SAE's top k? An exact answer from a low-precision encoder, most of the time.
 
 Steering by clamping needs a feature's exact Top-K code at every decoding step, so it must know whether
 the feature's pre-activation is among the k largest of all ``d_sae``. The full fp32 encoder product
-(576 x 16,384 for the default SAE, ~3 ms a token on a CPU) is most of the cost of steered generation.
-On a CPU the same product in fp16 (one row) or bf16 (several rows) is 2-4x faster, and with a proven bound
-on its error it decides membership exactly: every true pre-activation lies within ``delta_j`` of the
-approximate one, so the true k-th largest value lies between the k-th largest of ``approx - delta`` and
-of ``approx + delta``. A feature above the upper one is in the top k; below the lower one, it is not; only
-a feature inside that narrow band (~0.1% of a pre-activation in fp16, ~1% in bf16) needs fp32.
+(576 x 16,384 for the default SAE: 38 MB of weights, read from memory at every token because the model's
+own weights push it out of the cache) is most of the cost of steered generation on a CPU. A cheaper
+product with a proven bound on its error decides membership exactly: every true pre-activation lies
+within ``delta_j`` of the approximate one, so the true k-th largest value lies between the k-th largest of
+``approx - delta`` and of ``approx + delta``. A feature above the upper one is in the top k; below the
+lower one, it is not; only a feature inside that narrow band needs the fp32 encoder.
 
-The bound, for ``x`` and ``w_j`` rounded to the half type (unit roundoff u: 2^-11 for fp16, 2^-8 for
-bf16), sums in fp32 and the result rounded to the half type:
-``|approx_j - pre_j| <= 2.1 u ||x|| ||w_j|| + u |approx_j|`` (Cauchy-Schwarz bounds ``sum_i |x_i w_ij|``).
-We use twice that. It assumes the CPU kernel sums in fp32, which a probe checks once per type; where it
-does not, or where no half type is faster than fp32, the screen is off and the fp32 encoder runs.
+Three cheaper products, whichever is fastest on this CPU (a probe times them once):
+
+- int8 (``torch._int_mm``, 4x fewer bytes): x is rounded per row to ``s_x q_x`` and each encoder column
+  to ``s_j q_j``; the integer product is exact (int32), so with the rounding errors ``e_x = x - s_x q_x``
+  and ``e_j = w_j - s_j q_j``, ``x.w_j - s_x s_j q_x.q_j = x.e_j + e_x.w_j - e_x.e_j``, bounded by
+  Cauchy-Schwarz: ``||x|| ||e_j|| + ||e_x|| ||w_j|| + ||e_x|| ||e_j||``. Band ~1% of ``||x|| ||w_j||``.
+- fp16 / bf16 (unit roundoff u: 2^-11 / 2^-8), summed in fp32 and rounded to the half type:
+  ``|approx_j - pre_j| <= 2.1 u ||x|| ||w_j|| + u |approx_j|``. We use twice that, as the summation
+  order is the kernel's; the probe checks that it sums in fp32.
+
+Where no product is exact enough or faster than fp32, the screen is off and the fp32 encoder runs.
 """
 
 from __future__ import annotations
@@ -23,84 +29,128 @@ import time
 import torch
 import torch.nn.functional as F
 
+INT8 = "int8"
 _ROUNDOFF = {torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
-_SAFETY = 2.0
-_CHOICE: dict[bool, torch.dtype | None] = {}  # one row or several -> the fastest exact-enough type
+_KINDS = (INT8, torch.float16, torch.bfloat16)
+_FP32_SLACK = 2.0 ** -20  # the fp32 roundings in scaling the exact integer product and in the bound itself
+_CHOICE: dict[bool, object] = {}  # one row or several -> the fastest exact-enough kind, or None
 
 
-def codes_if_decided(sae, h: torch.Tensor, pre_sub: torch.Tensor, k: int, memory: dict | None):
+def codes_if_decided(sae, h: torch.Tensor, pre_sub: torch.Tensor, k: int) -> torch.Tensor | None:
     """The Top-K codes of the asked features (``pre_sub``, exact fp32 pre-activations), or None if undecided.
 
-    ``h``: ``[batch, 1, d_in]`` activations of one decoding step on the CPU. Updates ``memory["recent"]``
-    with the (approximate) top-k features, a hint for the cheaper screen of the next step.
+    ``h``: ``[batch, 1, d_in]`` activations of one decoding step on the CPU.
     """
     if h.device.type != "cpu" or sae.cfg.rescale_acts_by_decoder_norm:
         return None
-    dtype = screen_dtype(h.shape[0] > 1)
-    if dtype is None:
+    kind = screen_kind(h.shape[0] > 1)
+    if kind is None:
         return None
-    x = h.float()
+    x = h.float().reshape(-1, h.shape[-1])
     if sae.cfg.apply_b_dec_to_input:
         x = x - sae.b_dec.detach().float()
-    W_half, col_norm = _half_encoder(sae, dtype)
-    product = F.linear(x.to(dtype), W_half).float()
-    if not torch.isfinite(product).all():  # overflow of the half type: leave it to fp32
+    product, error = product_and_error(_encoder(sae, kind), kind, x)
+    if kind != INT8 and not torch.isfinite(product).all():  # overflow of a half type: leave it to fp32
         return None
     approx = product + sae.b_enc.detach().float()
-    u = _ROUNDOFF[dtype]
-    delta = _SAFETY * (2.1 * u * x.norm(dim=-1, keepdim=True) * col_norm + u * product.abs()) + 1e-6
-    upper = (approx + delta).topk(k, dim=-1).values[..., -1:]  # >= the true k-th largest
-    lower = (approx - delta).topk(k, dim=-1).values[..., -1:]  # <= the true k-th largest
-    inside, outside = pre_sub >= upper, pre_sub < lower
-    if memory is not None:
-        memory["recent"] = approx.topk(k, dim=-1).indices.reshape(-1).unique().tolist()
+    asked = pre_sub.reshape(x.shape[0], -1, 1)  # [batch, features, 1]
+    # Counting instead of the k-th largest value (same answer, no sort): at most `rivals` features can
+    # beat an asked one (itself counted, to be safe), at least `beaten_by` surely do.
+    rivals = ((approx + error)[:, None, :] > asked).sum(-1)
+    beaten_by = ((approx - error)[:, None, :] > asked).sum(-1)
+    inside, outside = rivals < k, beaten_by >= k
     if not (inside | outside).all():
         return None
-    return torch.where(inside, pre_sub.relu(), torch.zeros_like(pre_sub))
+    return torch.where(inside.reshape(pre_sub.shape), pre_sub.relu(), torch.zeros_like(pre_sub))
 
 
-def _half_encoder(sae, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-    """``W_enc`` transposed in ``dtype`` and its column norms, cached until the weights change."""
+def product_and_error(enc: dict[str, torch.Tensor], kind, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``x @ W_enc`` in the cheap kind (``enc`` from ``prepare``), and a bound on each entry's distance
+    from the exact product."""
+    x_norm = x.norm(dim=-1, keepdim=True)
+    if kind == INT8:
+        scale = (x.abs().amax(dim=-1, keepdim=True) / 127).clamp(min=torch.finfo(torch.float32).tiny)
+        q = torch.round(x / scale).clamp_(-127, 127)
+        e_x = (x - q * scale).norm(dim=-1, keepdim=True)
+        product = torch._int_mm(q.to(torch.int8), enc["q"].t()).float() * scale * enc["scale"]
+        error = x_norm * enc["e_norm"] + e_x * enc["w_plus_e_norm"]
+        return product, 1.1 * error + _FP32_SLACK * (product.abs() + x_norm * enc["w_norm"]) + 1e-6
+    u = _ROUNDOFF[kind]
+    product = F.linear(x.to(kind), enc["w"]).float()
+    return product, 2.0 * (2.1 * u * x_norm * enc["w_norm"] + u * product.abs()) + 1e-6
+
+
+def _encoder(sae, kind) -> dict[str, torch.Tensor]:
+    """``W_enc`` prepared for ``kind`` (transposed, one row a feature), cached until the weights change."""
     W = sae.W_enc
     key = (W.data_ptr(), W._version, W.device)
-    caches = getattr(sae, "_half_encoder_cache", None)
+    caches = getattr(sae, "_screen_cache", None)
     if caches is None or caches["key"] != key:  # new weights: drop every copy
-        caches = sae._half_encoder_cache = {"key": key, "norm": W.detach().float().norm(dim=0)}
-    if dtype not in caches:  # one copy per type: a sweep (bf16) and a single row (fp16) alternate freely
-        caches[dtype] = W.detach().float().t().contiguous().to(dtype)
-    return caches[dtype], caches["norm"]
+        caches = sae._screen_cache = {"key": key}
+    if kind not in caches:  # one copy per kind: a sweep and a single row may use different kinds
+        caches[kind] = prepare(W.detach().float().t().contiguous(), kind)
+    return caches[kind]
 
 
-def screen_dtype(several_rows: bool) -> torch.dtype | None:
-    """The half type that is exact enough (sums in fp32) and fastest here, or None (checked once)."""
+def prepare(W_t: torch.Tensor, kind) -> dict[str, torch.Tensor]:
+    """The cheap copy of ``W_t`` (``[d_sae, d_in]``, fp32) and the norms its error bound needs."""
+    w_norm = W_t.norm(dim=1)
+    if kind != INT8:
+        return {"w": W_t.to(kind), "w_norm": w_norm}
+    scale = (W_t.abs().amax(dim=1, keepdim=True) / 127).clamp(min=torch.finfo(torch.float32).tiny)
+    q = torch.round(W_t / scale).clamp_(-127, 127)
+    # The rounding error's norm in float64, so that the bound does not rest on fp32 cancellation.
+    e_norm = (W_t.double() - q.double() * scale.double()).norm(dim=1).float() * (1 + 2 ** -20)
+    return {"q": q.to(torch.int8), "scale": scale.T.contiguous(), "w_norm": w_norm, "e_norm": e_norm,
+            "w_plus_e_norm": w_norm + e_norm}
+
+
+def screen_kind(several_rows: bool):
+    """The cheap kind that is exact enough and fastest here (INT8, a half dtype), or None (checked once)."""
     if several_rows not in _CHOICE:
         _CHOICE[several_rows] = _probe(5 if several_rows else 1)
     return _CHOICE[several_rows]
 
 
-def _probe(rows: int) -> torch.dtype | None:
+def _probe(rows: int):
     g = torch.Generator().manual_seed(0)
-    W = torch.randn(8192, 576, generator=g)
+    W_t = torch.randn(8192, 576, generator=g)
     x = torch.randn(rows, 576, generator=g) * 10
-    timings = {torch.float32: _time(x, W)}
-    for dtype, u in _ROUNDOFF.items():
-        # Summing in the half type would lose the small terms after a large one: 2048 + 575 x 1 != 2623.
-        ones = torch.ones(1, 576, dtype=dtype)
-        big = ones.clone()
-        big[0, 0] = 2048
-        if abs(F.linear(big, ones).float().item() - 2623) > 2623 * u:
+    exact = x.double() @ W_t.double().T
+    timings = {"fp32": _time(lambda: F.linear(x, W_t))}
+    for kind in _KINDS:
+        if not _kernel_is_exact_enough(kind):
             continue
-        bound = 2.1 * u * x.norm(dim=1, keepdim=True) * W.norm(dim=1) + u * (x @ W.T).abs()
-        if ((F.linear(x.to(dtype), W.to(dtype)).float() - x @ W.T).abs() > bound).any():
+        enc = prepare(W_t, kind)
+        try:
+            product, error = product_and_error(enc, kind, x)
+        except RuntimeError:  # no such kernel in this build of torch
             continue
-        timings[dtype] = _time(x.to(dtype), W.to(dtype))
+        if ((product.double() - exact).abs() > error.double()).any():
+            continue
+        timings[kind] = _time(lambda: product_and_error(enc, kind, x))
     best = min(timings, key=timings.get)
-    return best if best != torch.float32 and timings[best] < 0.8 * timings[torch.float32] else None
+    return best if best != "fp32" and timings[best] < 0.8 * timings["fp32"] else None
 
 
-def _time(x: torch.Tensor, W: torch.Tensor) -> float:
-    F.linear(x, W)
+def _kernel_is_exact_enough(kind) -> bool:
+    """The bounds assume sums in fp32 (half types) or exact int32 sums (int8)."""
+    if kind == INT8:
+        try:
+            a = torch.full((1, 576), 127, dtype=torch.int8)
+            return torch._int_mm(a, a.t()).item() == 127 * 127 * 576
+        except (RuntimeError, AttributeError):
+            return False
+    # Summing in the half type would lose the small terms after a large one: 2048 + 575 x 1 != 2623.
+    ones = torch.ones(1, 576, dtype=kind)
+    big = ones.clone()
+    big[0, 0] = 2048
+    return abs(F.linear(big, ones).float().item() - 2623) <= 2623 * _ROUNDOFF[kind]
+
+
+def _time(fn) -> float:
+    fn()
     start = time.perf_counter()
     for _ in range(10):
-        F.linear(x, W)
+        fn()
     return time.perf_counter() - start
