@@ -39,10 +39,10 @@ _CHOICE: dict[bool, object] = {}  # one row or several -> the fastest exact-enou
 def codes_if_decided(sae, h: torch.Tensor, pre_sub: torch.Tensor, k: int) -> torch.Tensor | None:
     """The Top-K codes of the asked features (``pre_sub``, exact fp32 pre-activations), or None if undecided.
 
-    ``h``: ``[batch, 1, d_in]`` activations of one decoding step on the CPU.
+    ``h``: ``[batch, 1, d_in]`` activations of one decoding step on the CPU, for an fp32 SAE.
     """
-    if h.device.type != "cpu" or sae.cfg.rescale_acts_by_decoder_norm:
-        return None
+    if h.device.type != "cpu" or sae.dtype != torch.float32 or sae.cfg.rescale_acts_by_decoder_norm:
+        return None  # the bounds are against the fp32 product the SAE itself computes
     kind = screen_kind(h.shape[0] > 1)
     if kind is None:
         return None

@@ -69,6 +69,18 @@ def test_low_precision_screen_is_exact_or_abstains(kind):
     assert decided > 60  # the band is narrow: most steps need no fp32 encoder
 
 
+def test_screen_stays_off_for_a_half_precision_sae():
+    from saewidgets import topk_screen
+
+    sae = random_sae(k=4).half()  # its own fp16 sort is the reference: an fp32 bound would not match it
+    x = torch.randn(1, 1, D_MODEL)
+    topk_screen._CHOICE.update({False: "int8", True: "int8"})
+    try:
+        assert topk_screen.codes_if_decided(sae, x, sae.pre_acts(x)[..., [0]], 4) is None
+    finally:
+        topk_screen._CHOICE.clear()
+
+
 def test_screen_error_bounds_hold_on_hard_inputs():
     """The bound of every kind holds entry by entry, outliers and tiny values included."""
     from saewidgets import topk_screen
