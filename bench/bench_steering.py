@@ -39,11 +39,15 @@ def main() -> None:
     feature = int(lab.encode(PROMPT).top(k=1).feature.iloc[-1])  # any live feature: the cost does not depend on it
     pad = lab.tokenizer.pad_token_id
 
-    def plain():
+    def hf_seconds(rows: int = 1) -> float:  # plain HF generate of `rows` copies of the prompt, N tokens each
+        xr = x.repeat(rows, 1)
         t = time.perf_counter()
-        out = lab.model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=N, min_new_tokens=N,
-                                 do_sample=False, pad_token_id=pad, top_p=None, top_k=None)
-        return (out.shape[1] - len(ids)) / (time.perf_counter() - t)
+        lab.model.generate(xr, attention_mask=torch.ones_like(xr), max_new_tokens=N, min_new_tokens=N,
+                           do_sample=False, pad_token_id=pad, top_p=None, top_k=None)
+        return time.perf_counter() - t
+
+    def plain():
+        return N / hf_seconds()
 
     def steered():
         b = generate_rows(lab, [ids], [({feature: 8.0}, "clamp")], max_new_tokens=N, min_new_tokens=N)
@@ -71,13 +75,6 @@ def main() -> None:
         generate_rows(lab, [ids] * 5, rows, max_new_tokens=N, min_new_tokens=N)
         return time.perf_counter() - t
 
-    def plain_five():  # Hugging Face's own batching of 5 rows, no steering: the floor for a 5-row sweep
-        x5 = x.repeat(5, 1)
-        t = time.perf_counter()
-        lab.model.generate(x5, attention_mask=torch.ones_like(x5), max_new_tokens=N, min_new_tokens=N,
-                           do_sample=False, pad_token_id=pad, top_p=None, top_k=None)
-        return time.perf_counter() - t
-
     @torch.no_grad()
     def body_five():  # 5 rows through the decoder blocks only, one position a step after the prefill
         from transformers import DynamicCache
@@ -92,14 +89,10 @@ def main() -> None:
                             cache_position=torch.tensor([x5.shape[1] + i]))
         return time.perf_counter() - t
 
-    def plain_one():
-        t = time.perf_counter()
-        plain()
-        return time.perf_counter() - t
-
     one, five, sweep_ratios, floor_ratios, body_ratios = [], [], [], [], []
     for i in range(REPEATS):
-        runs = [("one", plain_one), ("sweep", sweep), ("hf5", plain_five), ("body5", body_five)]
+        # hf5: Hugging Face's own batching of the same 5 rows, no steering: the floor for a 5-row sweep
+        runs = [("one", hf_seconds), ("sweep", sweep), ("hf5", lambda: hf_seconds(5)), ("body5", body_five)]
         times = {name: fn() for name, fn in (runs if i % 2 == 0 else runs[::-1])}
         one.append(times["one"])
         five.append(times["sweep"])

@@ -118,7 +118,7 @@ def _pre_acts_of(sae, h: torch.Tensor, features: list[int], memory: dict | None 
 
 def _columns(sae, features: list[int], memory: dict | None) -> tuple[torch.Tensor, torch.Tensor]:
     """``W_enc[:, features]`` and ``b_enc[features]``; kept in ``memory`` (gathering columns is slow)."""
-    key = (tuple(features), sae.W_enc._version, sae.b_enc._version, sae.W_enc.data_ptr())
+    key = (tuple(features), topk_screen.encoder_key(sae))
     if memory is not None and memory.get("columns", (None,))[0] == key:
         return memory["columns"][1:]
     W, b = sae.W_enc[:, features], sae.b_enc[features]
