@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 
 from .activations import sink_mask
 from .hooks import capture, edit
+from .corpus import token_windows
 
 DENSE_THRESHOLD = 0.10
 
@@ -29,8 +30,6 @@ DENSE_THRESHOLD = 0.10
 def evaluate(lab, texts: Iterable[str] | str, max_tokens: int = 20_000, seq_len: int = 128, batch_size: int = 8,
              progress: bool = True) -> dict:
     """Evaluate ``lab.sae`` on ``texts`` (up to ``max_tokens`` tokens, in windows of ``seq_len``)."""
-    from .corpus import token_windows
-
     sae = lab._need_sae()
     texts = [texts] if isinstance(texts, str) else list(texts)
     if len(texts) < 256:  # a handful of short texts: shrink the window so they fill at least one

@@ -42,7 +42,7 @@ class Batch:
     first_token_s: float | None = None  # time from the call to the first generated token
 
 
-def _check_settings(max_new_tokens: int, temperature: float) -> None:
+def check_settings(max_new_tokens: int, temperature: float) -> None:
     if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be a whole number of at least 1 (got {max_new_tokens!r}).")
     if not isinstance(temperature, (int, float)) or not temperature == temperature or temperature < 0 \
@@ -107,7 +107,7 @@ def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple
 
     if len(prompt_ids) != len(rows) or not rows:
         raise ValueError("generate_rows needs one prompt a row and at least one row.")
-    _check_settings(max_new_tokens, temperature)
+    check_settings(max_new_tokens, temperature)
     longest = max(len(p) for p in prompt_ids)
     room = lab.context_length - longest
     if room < 1:

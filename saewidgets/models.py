@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from .offline import hub_failure_message, offline
 from .paths import cache_dir
 
 DEFAULT_MODEL = "SmolLM2-135M-Instruct"
@@ -25,6 +26,8 @@ DEFAULT_GGUF_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_ALIASES = {None, "default", DEFAULT_MODEL.lower(), "huggingfacetb/smollm2-135m-instruct"}
 # Bump when the conversion changes so stale caches are rebuilt.
 _CACHE_VERSION = "1"
+# What to do instead when a model cannot be downloaded.
+_MODEL_FIX = "use a local folder (config.json and safetensors weights) or the default model: sw.load()"
 
 
 class ModelLoadError(ValueError):
@@ -160,26 +163,15 @@ def load_model(model: str | os.PathLike | None = None, device="auto", dtype=None
 
 
 def _from_hub(repo_id: str) -> Path:
-    """Download (or find in the HF cache) a hub model; offline gives one clear error."""
+    """Download (or find in the HF cache) a hub model; any failure gives one clear error."""
     from huggingface_hub import snapshot_download
 
     patterns = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja"]
     try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=_offline()))
-    except Exception:  # noqa: BLE001 - any hub failure (network, missing repo, auth) gets the same advice
-        pass
-    try:
-        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=True))
-    except Exception:  # noqa: BLE001
-        raise ModelLoadError(
-            f"offline: model {repo_id!r} is not a local folder, is not in the Hugging Face cache, and the hub "
-            "cannot be reached. Use a local path (a folder with config.json and safetensors weights) or the "
-            "default: sw.load()."
-        ) from None
-
-
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes")
+        # Without a network snapshot_download falls back to the cache by itself.
+        return Path(snapshot_download(repo_id, allow_patterns=patterns, local_files_only=offline()))
+    except Exception as err:  # noqa: BLE001 - every hub failure (network, missing repo, auth) gets one clear message
+        raise ModelLoadError(hub_failure_message(f"model {repo_id!r}", _MODEL_FIX, err)) from None
 
 
 @contextlib.contextmanager

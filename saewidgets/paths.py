@@ -19,3 +19,6 @@ def cache_dir(*parts: str) -> Path:
 def package_data(*parts: str) -> Path:
     """A file shipped inside the package (the default SAE, its statistics and dashboards)."""
     return Path(__file__).parent.joinpath("data", *parts)
+
+
+DEFAULT_SAE_DIR = package_data("default-sae")  # the shipped SAE and its precomputed artefacts

@@ -19,7 +19,6 @@ and a warning says so.
 from __future__ import annotations
 
 import contextlib
-import math
 import warnings
 from typing import Iterator, Mapping
 
@@ -27,10 +26,10 @@ import torch
 
 from . import topk_screen
 from .activations import SINK_RATIO
+from .checks import MAX_STRENGTH, check_feature, check_strength  # noqa: F401 - MAX_STRENGTH re-exported
 from .hooks import HookPoint, edit
 
 METHODS = ("clamp", "add", "ablate", "amplify", "calibrate")
-MAX_STRENGTH = 1000.0
 
 
 def check_steer(steer: Mapping[int, float], method: str, d_sae: int) -> dict[int, float]:
@@ -42,24 +41,8 @@ def check_steer(steer: Mapping[int, float], method: str, d_sae: int) -> dict[int
     clean = {}
     for feature, strength in steer.items():
         feature = check_feature(feature, d_sae)
-        try:
-            strength = float(strength)
-        except (TypeError, ValueError):
-            raise ValueError(f"strength for feature {feature} must be a number (got {strength!r}).") from None
-        if not math.isfinite(strength) or abs(strength) > MAX_STRENGTH:
-            raise ValueError(f"strength {strength} for feature {feature} is out of range: use a finite number "
-                             f"between {-MAX_STRENGTH:g} and {MAX_STRENGTH:g} (10 is already very strong).")
-        clean[feature] = strength
+        clean[feature] = check_strength(strength, feature)
     return clean
-
-
-def check_feature(feature, d_sae: int) -> int:
-    if isinstance(feature, bool) or not isinstance(feature, (int,)) and not hasattr(feature, "__index__"):
-        raise ValueError(f"feature index must be an integer (got {feature!r}).")
-    feature = int(feature)
-    if not 0 <= feature < d_sae:
-        raise IndexError(f"feature {feature} is out of range: this SAE has features 0..{d_sae - 1}.")
-    return feature
 
 
 def max_activations(sae, features: list[int]) -> torch.Tensor:

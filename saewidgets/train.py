@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from . import activations as acts_mod
 from .hooks import HookPoint
 from .sae import SAE
+from .corpus import token_windows
 
 
 @dataclass
@@ -380,8 +381,6 @@ def train_sae(lab_or_model, corpus: Iterable[str] | str, layer=None, d_sae: int 
     ``corpus``: texts (an iterable of strings, or one string). ``activation_tokens``: how many distinct
     positions to collect (default: all ``tokens``; fewer means several epochs over them).
     """
-    from .corpus import token_windows
-
     model, tokenizer, name, point = _resolve_source(lab_or_model, tokenizer, layer)
     if isinstance(corpus, str):
         corpus = [corpus]

@@ -10,7 +10,7 @@ import traitlets
 
 import saewidgets as sw
 from saewidgets.analysis import dashboards as dash
-from saewidgets.analysis.dashboards import Batch, DashboardBuilder, DashboardConfig, ExampleStore, Histogram
+from saewidgets.analysis.dashboard_pass import Batch, DashboardBuilder, DashboardConfig, ExampleStore, Histogram
 from saewidgets.analysis.neighbors import all_neighbors, neighbors
 from saewidgets.widgets import codecs
 from saewidgets.widgets.feature_card import FeatureCard
@@ -128,7 +128,7 @@ def test_state_memory_does_not_grow_with_the_corpus():
         big.update(batch, sink)
     assert big.positions == 40 * small.positions
     assert big.nbytes() == small.nbytes()
-    assert big.finish().nbytes() == small.finish().nbytes()
+    assert dash.Dashboards(*big.finish()).nbytes() == dash.Dashboards(*small.finish()).nbytes()
 
 
 def test_density_and_mean_when_firing():
@@ -137,7 +137,7 @@ def test_density_and_mean_when_firing():
     builder = DashboardBuilder(d_sae, SMALL)
     for batch, sink in batches:
         builder.update(batch, sink)
-    d = builder.finish()
+    d = dash.Dashboards(*builder.finish())
     z = torch.cat([dense(b, d_sae, s)[~s] for b, s in batches])     # non-sink tokens
     np.testing.assert_allclose(d.arrays["frequency"], (z > 0).float().mean(0).numpy(), rtol=1e-5)
     mean = z.sum(0) / (z > 0).sum(0)
@@ -229,7 +229,7 @@ def test_sae_without_statistics_gets_them_and_dashboards_are_cached(tiny_model_d
     assert calls == ["train"] and d.source == "computed"
     assert set(lab.sae.stats) == {"max_activation", "frequency", "mean_activation"}
     assert float(lab.sae.stats["max_activation"][3]) == pytest.approx(d.max_activation)
-    assert len(list((tmp_path / "dashboards").glob("*.npz"))) == 1
+    assert len(list((tmp_path / "store").glob("*/dashboards.npz"))) == 1  # one store folder per SAE fingerprint
     # a fresh Lab with the same SAE weights finds the cached file instead of computing again
     other = sw.load(model=str(tiny_model_dir), sae=random_sae(with_stats=False), device="cpu")
     again = other.dashboard(3, progress=False)
@@ -296,7 +296,7 @@ def test_card_sends_the_features_dashboard(card, tiny_lab):
     np.testing.assert_array_equal(codecs.decode(ex["center"]), d.examples.center)
     assert isinstance(ex["acts"]["data"], bytes) and isinstance(ex["tokens"][0][0], str)
     assert [t["token"] for t in c["logits"]["positive"]] == list(d.logit_lens.token[:10])
-    assert len(c["neighbours"]) == 8 and all(n["feature"] != 5 for n in c["neighbours"])
+    assert len(c["neighbors"]) == 8 and all(n["feature"] != 5 for n in c["neighbors"])
     assert codecs.decode(c["histogram"]["counts"]).tolist() == d.histogram["count"].tolist()
     assert c["explanation"]["kind"] == "top tokens" and c["explanation"]["text"]
 

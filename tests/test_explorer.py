@@ -14,11 +14,11 @@ def explorer(tiny_lab):
 
 def test_a_click_in_any_view_selects_everywhere(explorer):
     explorer.heatmap.feature = 7                 # a feature clicked in the heatmap
-    assert explorer.feature == 7 and explorer.card.feature == 7 and explorer.map.selected == 7
-    explorer.map.selected = 9                    # a point clicked on the map
+    assert explorer.feature == 7 and explorer.card.feature == 7 and explorer.map.feature == 7
+    explorer.map.feature = 9                    # a point clicked on the map
     assert explorer.feature == 9 and explorer.heatmap.feature == 9 and explorer.card.feature == 9
     explorer.card.feature = 11                   # a neighbour clicked in the card
-    assert explorer.heatmap.feature == 11 and explorer.map.selected == 11
+    assert explorer.heatmap.feature == 11 and explorer.map.feature == 11
 
 
 def test_show_keeps_the_selection_and_steer_adds_a_slider(explorer):

@@ -27,14 +27,14 @@ def test_layout_travels_as_bytes(fmap, tiny_lab):
 
 
 def test_select_sends_neighbours_and_rejects_bad_indices(fmap):
-    fmap.selected = 4
-    nb = fmap.neighbours
+    fmap.feature = 4
+    nb = fmap.neighbors
     assert nb["feature"] == 4 and len(codecs.decode(nb["ids"])) == 10 and 4 not in codecs.decode(nb["ids"])
     with pytest.raises(traitlets.TraitError):
-        fmap.selected = 10_000
-    assert "out of range" in fmap.error and fmap.selected == 4
-    fmap.selected = None
-    assert fmap.neighbours == {}
+        fmap.feature = 10_000
+    assert "out of range" in fmap.error and fmap.feature == 4
+    fmap.feature = None
+    assert fmap.neighbors == {}
 
 
 def test_search_request_from_the_view_answers_with_its_id(fmap):
@@ -58,5 +58,28 @@ def test_explorer_links_the_card(tiny_lab):
     tiny_lab.dashboard(0, texts=["hello world, hello there " * 8], progress=False)
     m = tiny_lab.map()
     assert isinstance(m, MapExplorer) and m.card is not None
-    m.map.selected = 9
-    assert m.selected == 9 and m.card.feature == 9 and m.card.card["feature"] == 9
+    m.map.feature = 9
+    assert m.feature == 9 and m.card.feature == 9 and m.card.card["feature"] == 9
+    m.card.feature = 3  # a neighbour clicked in the card moves the map
+    assert m.map.feature == 3 and m.feature == 3
+
+
+def test_selected_is_a_deprecated_alias_of_feature(fmap):
+    with pytest.warns(DeprecationWarning, match="renamed map.feature"):
+        fmap.selected = 6
+    assert fmap.feature == 6
+    with pytest.warns(DeprecationWarning):
+        assert fmap.selected == 6
+
+
+def test_any_two_views_link_by_feature(fmap, tiny_lab):
+    """Every view names its selection `feature`, so traitlets.link joins any two (no hand-written relay)."""
+    tiny_lab.dashboard(0, texts=["hello world, hello there " * 8], progress=False)
+    hm, card = tiny_lab.heatmap("hello world"), tiny_lab.feature(None)
+    links = [traitlets.link((fmap, "feature"), (hm, "feature")), traitlets.link((hm, "feature"), (card, "feature"))]
+    fmap.feature = 11
+    assert hm.feature == 11 and card.feature == 11 and card.card["feature"] == 11
+    card.feature = 2
+    assert fmap.feature == 2 and fmap.neighbors["feature"] == 2
+    for link in links:
+        link.unlink()

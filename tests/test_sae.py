@@ -14,7 +14,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-import saewidgets.sae as sae_module
+import saewidgets.sae.hub as sae_hub
+from saewidgets.offline import OFFLINE_VARIABLES
 from saewidgets.sae import SAE, SAEConfig, SAELoadError, SAEOutput
 
 FIXTURES = Path(__file__).parent / "fixtures" / "saelens"
@@ -404,6 +405,13 @@ def offline(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
 
 
+@pytest.fixture
+def downloads_on(monkeypatch):
+    """No offline variable set; the test replaces snapshot_download, so nothing goes out."""
+    for name in OFFLINE_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 def assert_offline_error(err, *words):
     msg = str(err)
     assert msg.startswith("offline:"), msg
@@ -415,13 +423,17 @@ def assert_offline_error(err, *words):
 def test_from_pretrained_offline(offline):
     with pytest.raises(SAELoadError) as e:
         SAE.from_pretrained("someone/some-saes", "layer_3")
-    assert_offline_error(e.value, "someone/some-saes/layer_3", "HF_HUB_OFFLINE")
+    assert_offline_error(e.value, "someone/some-saes/layer_3", "(HF_HUB_OFFLINE=1)",
+                         "unset HF_HUB_OFFLINE")
+    with pytest.raises(SAELoadError) as e:
+        SAE.from_pretrained("some/repo")
+    assert_offline_error(e.value, "SAE some/repo is not on this machine", "downloads are off")
 
 
 def test_from_pretrained_release_lookup(offline, monkeypatch):
     table = {"tiny-release": {"repo_id": "org/tiny-saes", "model": "tiny",
                               "saes": [{"id": "blocks.3", "path": "layer_3/width_64"}]}}
-    monkeypatch.setattr(sae_module, "_pretrained_directory", lambda: table)
+    monkeypatch.setattr(sae_hub, "saelens_releases", lambda: table)
     with pytest.raises(SAELoadError, match="'blocks.9' is not in SAELens release.*blocks.3"):
         SAE.from_pretrained("tiny-release", "blocks.9")
     with pytest.raises(SAELoadError) as e:
@@ -429,17 +441,34 @@ def test_from_pretrained_release_lookup(offline, monkeypatch):
     assert_offline_error(e.value, "org/tiny-saes/layer_3/width_64")
 
 
-def test_from_pretrained_connection_error(monkeypatch):
+def test_from_pretrained_connection_error(downloads_on, monkeypatch):
     import huggingface_hub
 
     def no_network(*args, **kwargs):
         raise ConnectionError("Max retries exceeded with url")
 
-    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.setattr(huggingface_hub, "snapshot_download", no_network)
     with pytest.raises(SAELoadError) as e:
         SAE.from_pretrained("someone/some-saes", "layer_3")
     assert_offline_error(e.value, "could not be reached")
+
+
+def test_from_pretrained_unknown_repo(downloads_on, monkeypatch):
+    import huggingface_hub
+    from huggingface_hub.errors import RepositoryNotFoundError
+
+    class NotFound(RepositoryNotFoundError):
+        def __init__(self):  # the real one wants an HTTP response
+            Exception.__init__(self, "404 Repository Not Found")
+
+    def missing(*args, **kwargs):
+        raise NotFound()
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", missing)
+    with pytest.raises(SAELoadError, match="^SAE someone/no-such-saes/layer_3 was not found on "
+                                           "the Hugging Face Hub.*private or gated") as e:
+        SAE.from_pretrained("someone/no-such-saes", "layer_3")
+    assert "local path" in str(e.value) and e.value.__cause__ is None
 
 
 def test_from_pretrained_cached_and_local(monkeypatch, tmp_path):

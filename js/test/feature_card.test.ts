@@ -28,7 +28,7 @@ function card(feature = 7): CardPayload {
       positive: [{ token: " bridges", value: 2.5 }, { token: "<b>", value: 1 }],
       negative: [{ token: " the", value: -1.25 }],
     },
-    neighbours: [{ feature: 12, cosine: 0.61, explanation: " Gate, Golden" }, { feature: 99, cosine: 0.4, explanation: "" }],
+    neighbors: [{ feature: 12, cosine: 0.61, explanation: " Gate, Golden" }, { feature: 99, cosine: 0.4, explanation: "" }],
     examples: examples([
       { tokens: ["<|endoftext|>", "The", " Golden", " Gate"], acts: [0, 0, 1, 4], center: 3 },
       { tokens: [" old", " <img src=x onerror=alert(1)>", " bridge", "\n"], acts: [0, 0, 2, 0.5], center: 2 },

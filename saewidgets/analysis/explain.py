@@ -19,12 +19,10 @@ Two explanations of every feature, both cheap and offline:
 - **top tokens**: the tokens with the highest mean activation over the feature's top activating
   examples (from the dashboards), what the feature *reads* rather than what it *writes*.
 
-``lab.explain(f)`` returns both. For the default SAE they ship in
-``saewidgets/data/default-sae/explanations.npz`` (word ids uint16, scores fp16, token ids uint16), with a
-fingerprint of the SAE's decoder; when the SAE changes (a retrained default, any other SAE) they are
-computed on first use, with a notice, and cached in memory. Rebuild the shipped file (with the map) with
-
-    .venv/bin/python -m saewidgets.analysis.feature_map build-default
+``lab.explain(f)`` returns both. They live in the SAE's feature store (``explanations.npz``: word ids
+uint16, scores fp16, token ids uint16, and the word search's probe table), shipped for the default SAE
+and written by ``lab.prepare`` for any other; else computed on first use (seconds), with a notice, and
+cached.
 """
 
 from __future__ import annotations
@@ -32,8 +30,6 @@ from __future__ import annotations
 import math
 import re
 import time
-import warnings
-import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,8 +38,13 @@ import pandas as pd
 import torch
 
 from . import npz_store
-from ..steering import check_feature
-from . import dashboards as dash
+from .dashboards import Dashboards, dashboards, dashboards_at_hand
+from .feature_view import top_tokens
+from .logit_lens import feature_vectors
+from ..checks import check_feature
+from ..paths import DEFAULT_SAE_DIR
+from ..store import Kind
+from ..tokens import word_subtokens
 
 FILE = "explanations.npz"
 FORMAT = 1
@@ -72,48 +73,16 @@ def vocabulary(n: int = N_WORDS) -> list[str]:
     return words
 
 
-def word_token_ids(tokenizer, words: list[str]) -> list[list[int]]:
-    """Each word's sub-tokens as it appears in running text (with a leading space)."""
-    return tokenizer([" " + w for w in words], add_special_tokens=False).input_ids
-
-
 @torch.no_grad()
 def word_vectors(model, tokenizer, words: list[str]) -> torch.Tensor:
     """``[len(words), d_model]``: the mean of the unembedding rows of each word's sub-tokens."""
     W = model.get_output_embeddings().weight.detach().float()
-    ids = word_token_ids(tokenizer, words)
+    ids = word_subtokens(tokenizer, words)
     flat = torch.tensor([i for seq in ids for i in seq], device=W.device)
     owner = torch.tensor([n for n, seq in enumerate(ids) for _ in seq], device=W.device)
     out = torch.zeros(len(words), W.shape[1], device=W.device).index_add_(0, owner, W[flat])
     counts = torch.tensor([max(len(seq), 1) for seq in ids], device=W.device, dtype=torch.float32)
     return out / counts[:, None]
-
-
-_VECTORS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (W_dec version, model id, C)
-
-
-@torch.no_grad()
-def feature_vectors(model, sae, chunk: int = 4096) -> torch.Tensor:
-    """``[d_sae, d_model]`` float32: decoder rows through the final norm, as the logit lens reads them.
-
-    ``final_norm(W_dec[f]) - final_norm(0)`` (see ``dashboards.logit_lens``): the row read as if it were
-    the whole residual stream, so ``C @ W_U.T`` are the logit-lens logits. Cached until the weights change.
-    """
-    version = sae.W_dec._version
-    held = _VECTORS.get(sae)
-    if held is not None and held[0] == version and held[1] == id(model):
-        return held[2]
-    norm = dash.final_norm(model)
-    head = model.get_output_embeddings().weight
-    out = []
-    for lo in range(0, sae.d_sae, chunk):
-        x = sae.W_dec[lo:lo + chunk].detach().to(head.device, head.dtype)
-        if norm is not None:
-            x = norm(x[:, None])[:, 0] - norm(torch.zeros_like(x[:1, None]))[:, 0]
-        out.append(x.float())
-    C = torch.cat(out)
-    _VECTORS[sae] = (version, id(model), C)
-    return C
 
 
 # ---------------------------------------------------------------------------------------------
@@ -182,6 +151,9 @@ class Explanations:
         return cls(words, arrays, meta)
 
 
+KIND = Kind("explanations", FILE, FORMAT, Explanations)
+
+
 @torch.no_grad()
 def vocabulary_scores(C: torch.Tensor, E: torch.Tensor, top: int = TOP_WORDS, chunk: int = 2048):
     """The MI words of every feature: ``(word_ids [n, top], scores [n, top], lse_words [n], lse_features [V])``.
@@ -208,63 +180,28 @@ def vocabulary_scores(C: torch.Tensor, E: torch.Tensor, top: int = TOP_WORDS, ch
     return ids.numpy(), scores.numpy(), lse_words.numpy(), lse_features.numpy()
 
 
-def top_tokens_all(d: dash.Dashboards, n: int = TOP_TOKENS) -> tuple[np.ndarray, np.ndarray]:
-    """Every feature's ``n`` tokens of highest mean activation in its top examples: ``(ids, mean_acts)``.
-
-    The same ranking as ``FeatureView.top_tokens``, for all features at once.
-    """
-    tokens = torch.from_numpy(d.arrays["top_tokens"].astype(np.int64))
-    acts = torch.from_numpy(d.arrays["top_acts"].astype(np.float32))
-    n_f = tokens.shape[0]
-    feature = torch.arange(n_f).repeat_interleave(tokens[0].numel())
-    key = feature * (int(tokens.max()) + 1) + tokens.reshape(-1)
-    valid = (torch.from_numpy(d.arrays["top_value"]) > 0)[..., None].expand_as(tokens).reshape(-1)
-    key, a = key[valid], acts.reshape(-1)[valid]
-    uniq, inv = torch.unique(key, return_inverse=True)
-    mean = torch.zeros(len(uniq)).index_add_(0, inv, a) / torch.bincount(inv, minlength=len(uniq)).float()
-    width = int(tokens.max()) + 1
-    uf, ut = uniq // width, uniq % width
-    order = torch.argsort(mean, descending=True, stable=True)
-    order = order[torch.argsort(uf[order], stable=True)]
-    g = uf[order]
-    starts = torch.ones_like(g, dtype=torch.bool)
-    starts[1:] = g[1:] != g[:-1]
-    pos = torch.arange(len(g))
-    rank = pos - torch.where(starts, pos, 0).cummax(0).values
-    keep = (rank < n) & (mean[order] > 0)
-    ids = np.zeros((n_f, n), dtype=np.int64)
-    vals = np.zeros((n_f, n), dtype=np.float32)
-    o = order[keep]
-    ids[g[keep].numpy(), rank[keep].numpy()] = ut[o].numpy()
-    vals[g[keep].numpy(), rank[keep].numpy()] = mean[o].numpy()
-    return ids, vals
+def top_tokens_all(d: Dashboards, n: int = TOP_TOKENS) -> tuple[np.ndarray, np.ndarray]:
+    """Every feature's ``n`` top tokens and their mean activations (``feature_view.top_tokens``)."""
+    ids, mean, _ = top_tokens(d.arrays, n)
+    return ids, mean
 
 
-def dashboards_at_hand(lab):
-    """The SAE's dashboards if in memory or on disk, without computing any (else None)."""
-    held = dash._LOADED.get(lab.sae)
-    if held is not None:
-        return held[0]
-    stored = dash._stored(lab, None)
-    return None if stored is None else stored[0]
-
-
-def compute(lab, n_words: int = N_WORDS, progress: bool = True, tokens: bool = True) -> Explanations:
+def compute(ctx, n_words: int = N_WORDS, progress: bool = True, tokens: bool = True) -> Explanations:
     """Both explanations of every feature of ``lab.sae`` (seconds for the vocabulary). The top tokens need
     the dashboards: with ``tokens=True`` they are computed first if this SAE has none; with ``False`` the
     top tokens are left empty unless dashboards are at hand."""
-    sae = lab._need_sae()
+    sae = ctx.need_sae()
     started = time.perf_counter()
     words = vocabulary(n_words)
-    E = word_vectors(lab.model, lab.tokenizer, words).cpu()
-    C = feature_vectors(lab.model, sae).cpu()
+    E = word_vectors(ctx.model, ctx.tokenizer, words).cpu()
+    C = feature_vectors(ctx).cpu()
     word_ids, word_scores, lse_words, lse_features = vocabulary_scores(C, E)
-    d = dash.dashboards(lab, progress=progress)[0] if tokens else dashboards_at_hand(lab)
+    d = dashboards(ctx, progress=progress)[0] if tokens else dashboards_at_hand(ctx)
     if d is not None:
         token_ids, token_acts = top_tokens_all(d)
     else:
         token_ids, token_acts = np.zeros((sae.d_sae, TOP_TOKENS), np.int64), np.zeros((sae.d_sae, TOP_TOKENS), np.float32)
-    meta = {"format": FORMAT, "sae": dash.fingerprint(sae), "model": lab.model_name, "hook_name": lab.hook.name,
+    meta = {"format": FORMAT, "sae": ctx.store.fingerprint, "model": ctx.model_name, "hook_name": ctx.hook.name,
             "n_words": len(words), "feature_vectors": "final_norm(W_dec) - final_norm(0)",
             "word_vectors": "mean of unembedding rows of ' word' sub-tokens",
             "dashboard_tokens": int(d.meta.get("tokens", 0)) if d is not None else 0, "seconds": round(time.perf_counter() - started, 1)}
@@ -274,55 +211,43 @@ def compute(lab, n_words: int = N_WORDS, progress: bool = True, tokens: bool = T
 
 
 # ---------------------------------------------------------------------------------------------
-# Finding an SAE's explanations: in memory, shipped, or computed now
-
-_LOADED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (fingerprint, Explanations)
+# Finding an SAE's explanations: through its feature store
 
 
 def shipped_path() -> Path:
-    from ..lab import DEFAULT_SAE_DIR
-
     return DEFAULT_SAE_DIR / FILE
 
 
-def explanations(lab, progress: bool = True, tokens: bool = True) -> Explanations:
-    """The explanations of ``lab.sae``: in memory, else shipped (when the fingerprint matches), else computed.
+def explanations(ctx, progress: bool = True, tokens: bool = True) -> Explanations:
+    """The explanations of ``ctx.sae``: from its store (memory, its folder, shipped, cache), else computed.
 
-    ``tokens=False``: don't compute dashboards for the top tokens if there are none (searches use this).
+    ``tokens=False``: don't compute dashboards for the top tokens if there are none (searches use this);
+    explanations computed that way get their top tokens later, when dashboards are asked for.
     """
-    sae = lab._need_sae()
-    fp = dash.fingerprint(sae)
-    held = _LOADED.get(sae)
-    if held is not None and held[0] == fp:
-        ex = held[1]
-        if tokens and not ex.meta.get("dashboard_tokens"):  # computed without dashboards: add the top tokens now
-            d, _ = dash.dashboards(lab, progress=progress)
-            ex.arrays["token_ids"], ex.arrays["token_acts"] = top_tokens_all(d)
-            ex.meta["dashboard_tokens"] = int(d.meta.get("tokens", 0)) or 1
-        return ex
-    path = shipped_path()
-    found = None
-    if path.exists():
-        try:
-            meta = Explanations.header(path)
-            if meta.get("sae") == fp and meta.get("format") == FORMAT and meta.get("model") == lab.model_name:
-                found = Explanations.load(path)
-        except (OSError, ValueError, KeyError) as err:
-            warnings.warn(f"ignoring unreadable explanations {path}: {err}", stacklevel=2)
-    if found is None:
+    ctx.need_sae()
+    store = ctx.store
+    of_this_model = lambda meta: meta.get("model") in (None, ctx.model_name)  # noqa: E731 - logit lens is per model
+
+    def fresh() -> Explanations:
         if progress:
-            print("saewidgets: no shipped explanations match this SAE; computing them (vocabulary of "
-                  f"{N_WORDS:,} words; kept in memory).", flush=True)
-        found = compute(lab, progress=progress, tokens=tokens)
-    _LOADED[sae] = (fp, found)
-    return found
+            print("saewidgets: no explanations for this SAE yet; computing them (vocabulary of "
+                  f"{N_WORDS:,} words; cached).", flush=True)
+        return compute(ctx, progress=progress, tokens=tokens)
+
+    ex, _ = store.get(KIND, fresh, of_this_model)
+    if tokens and not ex.meta.get("dashboard_tokens"):  # computed without dashboards: add the top tokens now
+        d, _ = dashboards(ctx, progress=progress)
+        ex.arrays["token_ids"], ex.arrays["token_acts"] = top_tokens_all(d)
+        ex.meta["dashboard_tokens"] = int(d.meta.get("tokens", 0)) or 1
+        store.put(KIND, ex, "computed", save_to=store.cache_folder())
+    return ex
 
 
-def explanations_or_none(lab) -> Explanations | None:
+def explanations_or_none(ctx) -> Explanations | None:
     """The explanations when they can be had quietly (shipped, in memory, or seconds to compute), else None:
     for views and tables where an explanation is a nicety that must never stop the rest."""
     try:
-        return explanations(lab, progress=False, tokens=False)
+        return explanations(ctx, progress=False, tokens=False)
     except Exception:  # noqa: BLE001 - see the docstring
         return None
 
@@ -346,16 +271,16 @@ class Explanation:
                 f"top tokens {', '.join(repr(s) for s in self.tokens.token.head(6))})")
 
 
-def explain(lab, feature: int, progress: bool = True) -> Explanation:
+def explain(ctx, feature: int, progress: bool = True) -> Explanation:
     """``lab.explain(f)``: both explanations of one feature."""
-    feature = check_feature(feature, lab._need_sae().d_sae)
-    ex = explanations(lab, progress)
+    feature = check_feature(feature, ctx.need_sae().d_sae)
+    ex = explanations(ctx, progress)
     ids, scores = ex.arrays["word_ids"][feature], ex.arrays["word_scores"][feature]
     keep = scores > 0
     words = pd.DataFrame({"word": [ex.words[i] for i in ids[keep]], "score": scores[keep].astype(float)})
     tids = ex.top_token_ids(feature)
     acts = ex.arrays["token_acts"][feature][:len(tids)].astype(float)
-    tokens = pd.DataFrame({"token": ex.token_texts(lab.tokenizer, tids), "token_id": tids, "mean_activation": acts})
+    tokens = pd.DataFrame({"token": ex.token_texts(ctx.tokenizer, tids), "token_id": tids, "mean_activation": acts})
     return Explanation(feature, words, tokens)
 
 

@@ -13,22 +13,18 @@ neighbourhoods best; it takes about a minute for 16k features on two CPU cores, 
 - an SAE with more than ``MAX_POINTS`` (100k) features is mapped on a fixed random subsample of that
   many, and the widget says so on screen.
 
-Clusters: k-means on the 2-D layout (so a cluster is a region you can see), each labelled by the
-words most over-represented in its members' vocabulary explanations.
+Clusters: k-means (scikit-learn) on the 2-D layout (so a cluster is a region you can see), each
+labelled by the terms most over-represented among its members' explanations.
 
-Rebuild every shipped artefact of this issue (explanations and map) for the default SAE with one
-command, after the SAE (and its dashboards, ``python -m saewidgets.analysis.dashboards``) changed:
-
-    .venv/bin/python -m saewidgets.analysis.feature_map build-default
+The layout lives in the SAE's feature store (``feature_map.npz``): shipped for the default SAE, written
+by ``lab.prepare`` for any other, else computed when asked and cached.
 """
 
 from __future__ import annotations
 
-from collections import Counter
-
 import time
 import warnings
-import weakref
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,8 +32,10 @@ import numpy as np
 import torch
 
 from . import npz_store
-from . import dashboards as dash
+from .explain import explanations
 from .neighbors import unit_decoder
+from ..paths import DEFAULT_SAE_DIR
+from ..store import Kind
 
 FILE = "feature_map.npz"
 FORMAT = 1
@@ -117,23 +115,13 @@ def umap_available() -> bool:
     return True
 
 
-@torch.no_grad()
-def kmeans(xy: np.ndarray, k: int, iters: int = 30, seed: int = 0) -> np.ndarray:
-    """Plain k-means (k-means++ start) on a few-dimensional point set: cluster id per point."""
-    x = torch.from_numpy(np.asarray(xy, dtype=np.float32))
-    n = len(x)
-    k = max(1, min(k, n))
-    g = torch.Generator().manual_seed(seed)
-    centres = x[torch.randint(n, (1,), generator=g)]
-    for _ in range(1, k):   # k-means++: each next centre far from the chosen ones
-        d = torch.cdist(x, centres).min(1).values ** 2
-        centres = torch.cat([centres, x[torch.multinomial(d / d.sum().clamp(min=1e-12), 1, generator=g)]])
-    for _ in range(iters):
-        assign = torch.cdist(x, centres).argmin(1)
-        sums = torch.zeros_like(centres).index_add_(0, assign, x)
-        counts = torch.bincount(assign, minlength=k).float()[:, None]
-        centres = torch.where(counts > 0, sums / counts.clamp(min=1), centres)
-    return torch.cdist(x, centres).argmin(1).numpy()
+def kmeans(xy: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
+    """k-means (k-means++ start, scikit-learn) on a few-dimensional point set: cluster id per point."""
+    from sklearn.cluster import KMeans
+
+    xy = np.asarray(xy, dtype=np.float32)
+    k = max(1, min(k, len(xy)))
+    return KMeans(n_clusters=k, n_init=3, random_state=seed).fit_predict(xy).astype(np.int64)
 
 
 def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int = 3, tokenizer=None) -> list[str]:
@@ -171,9 +159,9 @@ def _feature_terms(features: np.ndarray, ex, tokenizer) -> list[list[str]]:
     return [[ex.words[i] for i, sc in zip(r, q) if sc > 0] for r, q in zip(ids, scores)]
 
 
-def compute(lab, method: str = "umap", progress: bool = True, clusters: int = N_CLUSTERS, ex=None) -> FeatureMap:
-    """The map of ``lab.sae``: ``method`` "umap" (falls back to PCA, with a notice, when not installed) or "pca"."""
-    sae = lab._need_sae()
+def compute(ctx, method: str = "umap", progress: bool = True, clusters: int = N_CLUSTERS, ex=None) -> FeatureMap:
+    """The map of ``ctx.sae``: ``method`` "umap" (falls back to PCA, with a notice, when not installed) or "pca"."""
+    sae = ctx.need_sae()
     if method not in ("umap", "pca"):
         raise ValueError(f"layout must be 'umap', 'pca' or 'auto' (got {method!r}).")
     started = time.perf_counter()
@@ -188,72 +176,49 @@ def compute(lab, method: str = "umap", progress: bool = True, clusters: int = N_
     xy = umap_2d(unit.numpy(), progress) if method == "umap" else pca_2d(unit)
     xy = _scale(xy)
     cluster = kmeans(xy, clusters) if clusters else np.full(len(xy), -1)
-    labels = cluster_labels(cluster, features, ex, tokenizer=lab.tokenizer) if clusters else []
-    meta = {"format": FORMAT, "sae": dash.fingerprint(sae), "d_sae": n, "method": method,
+    labels = cluster_labels(cluster, features, ex, tokenizer=ctx.tokenizer) if clusters else []
+    meta = {"format": FORMAT, "sae": ctx.store.fingerprint, "d_sae": n, "method": method,
             "umap": UMAP_ARGS if method == "umap" else None, "clusters": clusters,
             "seconds": round(time.perf_counter() - started, 1)}
     return FeatureMap(features, xy, cluster, labels, meta)
 
 
-# ---------------------------------------------------------------------------------------------
-# Finding an SAE's map: in memory, shipped, in the user cache, or computed now
+KIND = Kind("feature_map", FILE, FORMAT, FeatureMap)  # the UMAP layout; PCA is instant and never stored
 
-_LOADED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> {method: (fingerprint, FeatureMap)}
+
+# ---------------------------------------------------------------------------------------------
+# Finding an SAE's map: through its feature store
 
 
 def shipped_path() -> Path:
-    from ..lab import DEFAULT_SAE_DIR
-
     return DEFAULT_SAE_DIR / FILE
 
 
-def _cache_path(sae, method: str) -> Path:
-    from ..paths import cache_dir
-
-    return cache_dir("feature-maps") / f"{dash.fingerprint(sae)}-{method}.npz"
-
-
-def _read(path: Path, fp: str) -> FeatureMap | None:
-    if not path.exists():
-        return None
-    try:
-        if FeatureMap.header(path).get("sae") != fp:
-            return None
-        return FeatureMap.load(path)
-    except (OSError, ValueError, KeyError) as err:
-        warnings.warn(f"ignoring unreadable feature map {path}: {err}", stacklevel=3)
-        return None
-
-
-def layout(lab, method: str = "auto", progress: bool = True) -> FeatureMap:
-    """The map of ``lab.sae``. ``"auto"``: UMAP when shipped or cached for this SAE, else PCA (instant,
+def layout(ctx, method: str = "auto", progress: bool = True) -> FeatureMap:
+    """The map of ``ctx.sae``. ``"auto"``: UMAP when at hand for this SAE (its store), else PCA (instant,
     with a notice saying how to get UMAP); ``"umap"``: computed now if needed (progress bar, cached);
     ``"pca"``: PCA."""
-    sae = lab._need_sae()
-    fp = dash.fingerprint(sae)
-    held = _LOADED.setdefault(sae, {})
-    if method == "auto":
-        for m in ("umap", "pca"):
-            if m in held and held[m][0] == fp:
-                return held[m][1]
-    elif method in held and held[method][0] == fp:
-        return held[method][1]
-    found = None
+    if method not in ("auto", "umap", "pca"):
+        raise ValueError(f"layout must be 'umap', 'pca' or 'auto' (got {method!r}).")
+    ctx.need_sae()
+    store = ctx.store
     if method in ("auto", "umap"):
-        found = _read(shipped_path(), fp) or _read(_cache_path(sae, "umap"), fp)
-    if found is None and method == "auto":
+        found = store.find(KIND)
+        if found is not None:
+            return found[0]
+    if method == "auto":
         print("saewidgets: no UMAP layout for this SAE yet; showing PCA of the decoder directions. "
-              "lab.map(layout='umap') computes UMAP (about a minute for 16k features, cached).", flush=True)
+              "lab.map(layout='umap') computes UMAP (about a minute for 16k features, cached); "
+              "lab.prepare() builds it with every other artefact.", flush=True)
         method = "pca"
-    if found is None:
-        from .explain import explanations
 
-        ex = explanations(lab, progress=progress, tokens=False)
-        found = compute(lab, method, progress, ex=ex)
-        if found.method == "umap":
-            found.save(_cache_path(sae, "umap"))
-    held[found.method] = (fp, found)
-    return found
+    def fresh() -> FeatureMap:
+        return compute(ctx, method, progress, ex=explanations(ctx, progress=progress, tokens=False))
+
+    if method == "pca":
+        return store.derived("feature_map_pca", fresh)
+    fmap, _ = store.get(KIND, fresh)
+    return fmap
 
 
 def density(xy: np.ndarray, bins: int = 96) -> np.ndarray:
@@ -262,45 +227,3 @@ def density(xy: np.ndarray, bins: int = 96) -> np.ndarray:
     flat = cell[:, 0] * bins + cell[:, 1]
     counts = np.bincount(flat, minlength=bins * bins)[flat].astype(np.float64)
     return (np.log1p(counts) / np.log1p(counts.max())).astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------
-# The one command that rebuilds every shipped artefact of the explanations and the map
-
-
-def build_default(argv: list[str] | None = None) -> None:
-    from .. import lab as lab_module
-    from . import explain, search
-
-    torch.set_num_threads(min(2, torch.get_num_threads()))
-    lab = lab_module.load()
-    fp = dash.fingerprint(lab.sae)
-    d_path = dash.shipped_path()
-    if not d_path.exists() or dash.Dashboards.header(d_path).get("sae") != fp:
-        raise SystemExit(f"{d_path} was not computed from the current default SAE (fingerprint {fp}); rebuild "
-                         "it first: .venv/bin/python -m saewidgets.analysis.dashboards")
-    t = time.perf_counter()
-    ex = explain.compute(lab)
-    ex.arrays.update(search.probe_table(lab, ex.words))  # word search without a forward pass
-    path = ex.save(explain.shipped_path())
-    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB ({time.perf_counter() - t:.0f} s)")
-    print(explain.metrics(ex, lab.tokenizer).to_string(index=False))
-    t = time.perf_counter()
-    fmap = compute(lab, "umap", progress=True, ex=ex)
-    path = fmap.save(shipped_path())
-    print(f"{path}: {path.stat().st_size / 1e6:.2f} MB, {fmap.method}, {len(fmap.labels)} clusters "
-          f"({time.perf_counter() - t:.0f} s), SAE fingerprint {fp}")
-
-
-def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    ap = argparse.ArgumentParser(description="Feature map and explanations of the default SAE.")
-    ap.add_argument("command", choices=["build-default"], help="rebuild the shipped explanations and map")
-    args = ap.parse_args(argv)
-    if args.command == "build-default":
-        build_default()
-
-
-if __name__ == "__main__":
-    main()

@@ -7,24 +7,23 @@ cost one matrix-vector product; everyone's come from a chunked matrix product.
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 import pandas as pd
 import torch
 
-_UNIT: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (W_dec version, unit rows)
+from .explain import explanations_or_none
+from .labels import feature_labels
+from ..checks import check_feature, check_k
+from ..store import store_of
 
 
 def unit_decoder(sae) -> torch.Tensor:
-    """Decoder rows scaled to unit length (float32, cached until the weights change)."""
-    version = sae.W_dec._version
-    cached = _UNIT.get(sae)
-    if cached is None or cached[0] != version:
+    """Decoder rows scaled to unit length (float32; kept in the SAE's store until the weights change)."""
+    def build():
         w = sae.W_dec.detach().float()
-        cached = (version, w / w.norm(dim=1, keepdim=True).clamp(min=1e-12))
-        _UNIT[sae] = cached
-    return cached[1]
+        return w / w.norm(dim=1, keepdim=True).clamp(min=1e-12)
+
+    return store_of(sae).derived("unit_decoder", build)
 
 
 @torch.no_grad()
@@ -56,22 +55,18 @@ def all_neighbors(sae, k: int = 8, chunk: int = 1024) -> tuple[np.ndarray, np.nd
     return ids, cos
 
 
-def neighbors_frame(lab, feature: int, k: int = 10) -> pd.DataFrame:
-    """``lab.neighbors(f, k)``: columns feature, cosine, explanation (vocabulary words), top_tokens.
+def neighbors_frame(ctx, feature: int, k: int = 10) -> pd.DataFrame:
+    """``lab.neighbors(f, k)``: columns feature, cosine, label, explanation (vocabulary words), top_tokens.
 
     One matrix-vector product over the unit decoder rows (about a millisecond for 16k features); the
     explanations are looked up, never computed here unless the SAE has none yet.
     """
-    from ..steering import check_feature
-    from .explain import explanations
-
-    sae = lab._need_sae()
+    sae = ctx.need_sae()
     feature = check_feature(feature, sae.d_sae)
-    if k < 1:
-        raise ValueError(f"k must be at least 1 (got {k}).")
-    ids, cos = neighbors(sae, feature, k)
-    ex = explanations(lab, progress=False, tokens=False)
+    ids, cos = neighbors(sae, feature, check_k(k))
+    ex = explanations_or_none(ctx)
     return pd.DataFrame({"feature": ids.astype(int), "cosine": cos.astype(float),
-                         "explanation": [", ".join(ex.top_words(int(f), 5)) for f in ids],
-                         "top_tokens": [", ".join(repr(t) for t in ex.token_texts(lab.tokenizer, ex.top_token_ids(int(f), 4)))
-                                        for f in ids]})
+                         "label": feature_labels(ctx, ids),
+                         "explanation": [", ".join(ex.top_words(int(f), 5)) if ex else "" for f in ids],
+                         "top_tokens": [", ".join(repr(t) for t in ex.token_texts(ctx.tokenizer, ex.top_token_ids(int(f), 4)))
+                                        if ex else "" for f in ids]})

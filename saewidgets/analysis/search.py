@@ -41,18 +41,20 @@ from __future__ import annotations
 
 import re
 import warnings
-import weakref
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 import torch
+from tqdm.auto import tqdm
 
-from . import dashboards as dash
 from . import explain as ex_mod
+from .logit_lens import feature_vectors
+from ..checks import check_k
+from ..hooks import run_to
+from ..tokens import single_token_ids
 
 _WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
-_INDEX: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # sae -> (fingerprint, TokenIndex)
 
 
 def query_words(query: str) -> list[str]:
@@ -94,27 +96,9 @@ class TokenIndex:
         return out
 
 
-def _token_index(lab, ex: ex_mod.Explanations) -> TokenIndex:
-    fp = dash.fingerprint(lab.sae)
-    held = _INDEX.get(lab.sae)
-    if held is None or held[0] != fp or held[1] is not ex:
-        held = (fp, ex, TokenIndex(ex))
-        _INDEX[lab.sae] = held
-    return held[2]
-
-
-def word_forms(word: str) -> tuple[str, ...]:
-    """How a word appears as text: mid-sentence (with its leading space) or not, lower case or capitalised."""
-    return (" " + word, word, " " + word.capitalize(), word.capitalize())
-
-
-def _single_tokens(tokenizer, word: str) -> list[int]:
-    out = []
-    for form in word_forms(word):
-        ids = tokenizer(form, add_special_tokens=False).input_ids
-        if len(ids) == 1:
-            out.append(ids[0])
-    return out
+def _token_index(ctx, ex: ex_mod.Explanations) -> TokenIndex:
+    """The token index of the SAE's explanations (kept in its store)."""
+    return ctx.store.derived("token_index", lambda: TokenIndex(ex), id(ex))
 
 
 def _empty(message: str, columns: Sequence[str]) -> pd.DataFrame:
@@ -165,10 +149,6 @@ def _probe_rows(lab, word: str) -> list[tuple[list[int], list[int]]]:
 @torch.no_grad()
 def probe_many(lab, words: Sequence[str], batch_words: int = 64, progress: bool = False) -> torch.Tensor:
     """``probe`` for many words at once: ``[len(words), d_sae]``, the phrases batched ``batch_words`` at a time."""
-    from tqdm.auto import tqdm
-
-    from ..hooks import run_to
-
     sae = lab.sae
     scale, spec = _max_activation(sae), _specificity(sae)
     pad = lab.tokenizer.pad_token_id if lab.tokenizer.pad_token_id is not None else 0
@@ -198,12 +178,16 @@ def probe_many(lab, words: Sequence[str], batch_words: int = 64, progress: bool 
 PROBE_TOP = 32  # features kept per vocabulary word in the precomputed probe table
 
 
-def probe_table(lab, words: Sequence[str], top: int = PROBE_TOP, progress: bool = True) -> dict[str, np.ndarray]:
+def probe_table(lab, words: Sequence[str], top: int = PROBE_TOP, progress: bool = True,
+                on_chunk=None) -> dict[str, np.ndarray]:
     """The *fires* signal of every vocabulary word, precomputed (its ``top`` features, fp16), so a word
-    search needs no forward pass. Stored with the explanations as ``probe_features`` / ``probe_values``."""
+    search needs no forward pass. Stored with the explanations as ``probe_features`` / ``probe_values``.
+    ``on_chunk(n_words)`` runs after each chunk of words (a caller's progress bar)."""
     feats, vals = [], []
     for lo in range(0, len(words), 1024):
         rel = probe_many(lab, list(words[lo:lo + 1024]), progress=progress)
+        if on_chunk is not None:
+            on_chunk(len(words[lo:lo + 1024]))
         v, f = rel.topk(min(top, rel.shape[1]), dim=1)
         feats.append(f.numpy().astype(np.uint16 if rel.shape[1] <= 2**16 else np.int32))
         vals.append(v.numpy().astype(np.float16))
@@ -235,7 +219,7 @@ def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.D
     ``probe_words=False`` skips the *fires* signal (the one forward pass): a few milliseconds instead of
     a forward's worth, ranking by what features read (top tokens) and write (vocabulary explanations).
     """
-    sae = lab._need_sae()
+    lab.need_sae()
     ex = ex_mod.explanations(lab, tokens=False)
     vocab = set(ex.words)
     words = query_words(query)
@@ -243,7 +227,7 @@ def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.D
     if not known:
         what = f"no known word in {query!r}" if words else f"no word in {query!r}"
         return _empty(f"{what}; try an English word such as 'bridge' or 'music'.", WORD_COLUMNS)
-    C = ex_mod.feature_vectors(lab.model, sae)
+    C = feature_vectors(lab)
     E = ex_mod.word_vectors(lab.model, lab.tokenizer, known).to(C.device)
     S = C @ E.T                                                    # [n, q]: logit-lens logit of each word
     lse_w = torch.from_numpy(ex.arrays["lse_words"]).to(S.device)[:, None]
@@ -254,7 +238,7 @@ def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.D
     reads = np.zeros(len(C), dtype=np.float32)
     fired = np.zeros(len(C), dtype=np.float32)
     for w in known:
-        reads += index.scores(_single_tokens(lab.tokenizer, w))
+        reads += index.scores(single_token_ids(lab.tokenizer, w))
         if probe_words:
             fired += fires(lab, ex, w)
     score = fired + reads + WRITES_WEIGHT * writes
@@ -308,8 +292,7 @@ def search(lab, query: str | None = None, *, text: str | None = None, k: int = 2
     """``lab.search(query)`` (features for words) or ``lab.search(text=...)`` (features active on a text)."""
     if (query is None) == (text is None):
         raise ValueError("pass either a query of words, lab.search('bridge'), or a text, lab.search(text='...').")
-    if k < 1:
-        raise ValueError(f"k must be at least 1 (got {k}).")
+    k = check_k(k)
     if text is not None:
         return search_text(lab, text, k)
     if not isinstance(query, str):
@@ -330,13 +313,11 @@ def text_values(lab, texts: Sequence[str]) -> torch.Tensor:
 
 
 def auroc(pos: torch.Tensor, neg: torch.Tensor) -> torch.Tensor:
-    """Per column, P(a positive value > a negative value) + ½ P(equal): the Mann–Whitney AUROC."""
-    gt = torch.zeros(pos.shape[1])
-    eq = torch.zeros(pos.shape[1])
-    for row in pos:  # one positive at a time: memory stays at negatives × features
-        gt += (row[None] > neg).float().sum(0)
-        eq += (row[None] == neg).float().sum(0)
-    return (gt + 0.5 * eq) / (len(pos) * len(neg))
+    """Per column, P(a positive value > a negative value) + ½ P(equal): the Mann–Whitney U over n₊·n₋ (scipy)."""
+    from scipy.stats import mannwhitneyu
+
+    u = mannwhitneyu(pos.numpy(), neg.numpy(), axis=0, method="asymptotic").statistic
+    return torch.from_numpy(np.asarray(u, dtype=np.float64) / (len(pos) * len(neg))).float()
 
 
 def contrast(lab, positive_texts: Sequence[str], negative_texts: Sequence[str], k: int = 20,

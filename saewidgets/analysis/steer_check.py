@@ -13,23 +13,13 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .search import word_forms
+from ..checks import check_feature
+from ..tokens import first_token_ids
 
 # A neutral exchange: the model's next-token predictions over the reply are where steering shows.
 CHECK_PROMPT = "What did you do today?"
 CHECK_REPLY = ("I spent the morning at home, answered a few messages and then went out for a walk. In the "
                "afternoon I read for a while, cooked dinner and called a friend before going to bed early.")
-
-
-def word_token_ids(tokenizer, words: list[str]) -> list[int]:
-    """The first token of every form of each word (``search.word_forms``): what the model says to start it."""
-    ids = set()
-    for word in words:
-        for form in word_forms(word):
-            tokens = tokenizer(form, add_special_tokens=False).input_ids
-            if tokens:
-                ids.add(tokens[0])
-    return sorted(ids)
 
 
 @torch.no_grad()
@@ -40,12 +30,12 @@ def steer_check(lab, features, words: list[str], strength: float = 1.0, method: 
     probability mass on the words' first tokens over the reply's positions) and ``top_gain`` (the
     largest gain at any position).
     """
-    features = [int(f) for f in features]
+    features = [check_feature(f, lab.need_sae().d_sae) for f in features]
     if not features:
         raise ValueError("steer_check needs at least one feature index.")
     if isinstance(words, str):
         words = [words]
-    targets = word_token_ids(lab.tokenizer, [w for w in words if w.strip()])
+    targets = first_token_ids(lab.tokenizer, [w for w in words if w.strip()])
     if not targets:
         raise ValueError("steer_check needs at least one non-empty word to look for.")
     prompt = lab.chat_ids(CHECK_PROMPT)

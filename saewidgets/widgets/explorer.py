@@ -10,15 +10,17 @@ from __future__ import annotations
 import ipywidgets
 import traitlets as t
 
+from ..checks import check_feature
 from .feature_card import feature_card
+from .feature_map import FeatureMap
 from .heatmap import heatmap
-from .selection import check_feature
 
 DEFAULT_TEXT = "The Golden Gate Bridge is a suspension bridge in San Francisco."
 
 
 class Explorer(ipywidgets.VBox):
-    """Heatmap, feature card, feature map and steering panel sharing ``feature`` (a traitlet)."""
+    """Heatmap, feature card, feature map and steering panel sharing ``feature`` (a traitlet, linked to each
+    view's ``feature`` with ``traitlets.link``)."""
 
     feature = t.Int(None, allow_none=True)
 
@@ -41,32 +43,28 @@ class Explorer(ipywidgets.VBox):
         children = [ipywidgets.HBox([self.text, ipywidgets.VBox([show, self.steer_button])]), self.heatmap_box,
                     self.card]
         if show_map:
-            from .feature_map import FeatureMap
-
             self.map = FeatureMap(lab)
-            self.map.observe(lambda change: self._select(change["new"]), "selected")
             children.append(self.map)
         if steer:
             self.panel = lab.steer()
             children.append(self.panel)
-        self.card.observe(lambda change: self._select(change["new"]), "feature")
         super().__init__(children=children)
+        self._links = [t.link((self, "feature"), (view, "feature")) for view in (self.card, self.map) if view is not None]
         self.heatmap = None
+        self._heatmap_link = None
         self.show(self.text.value)
 
     def show(self, text: str) -> "Explorer":
         """Show ``text``'s heatmap (coloured by the selected feature, if any) and light it up on the map."""
         self.text.value = text
+        if self._heatmap_link is not None:
+            self._heatmap_link.unlink()
         self.heatmap = heatmap(self._lab, text, self.feature)
-        self.heatmap.observe(lambda change: self._select(change["new"]), "feature")
+        self._heatmap_link = t.link((self, "feature"), (self.heatmap, "feature"))
         self.heatmap_box.children = [self.heatmap]
         if self.map is not None and text.strip():
             self.map.show(text)
         return self
-
-    def _select(self, feature: int | None) -> None:
-        if feature is not None and feature != self.feature:
-            self.feature = feature
 
     @t.validate("feature")
     def _check(self, proposal):
@@ -74,12 +72,8 @@ class Explorer(ipywidgets.VBox):
         return None if value is None else check_feature(value, self._lab.sae.d_sae)
 
     @t.observe("feature")
-    def _spread(self, change) -> None:
-        """One selection, every view: set each only if it differs, so the echo stops here."""
+    def _steer_button(self, change) -> None:
         feature = change["new"]
-        for widget, name in ((self.heatmap, "feature"), (self.card, "feature"), (self.map, "selected")):
-            if widget is not None and getattr(widget, name) != feature:
-                setattr(widget, name, feature)
         self.steer_button.disabled = feature is None or self.panel is None
         if feature is not None:
             self.steer_button.description = f"Steer #{feature}"

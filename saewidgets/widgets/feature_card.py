@@ -20,12 +20,16 @@ import numpy as np
 import traitlets as t
 
 from ..analysis import dashboards as dash
+from ..analysis.explain import explanations_or_none
+from ..analysis.labels import feature_labels
+from ..analysis.logit_lens import logit_lens
 from ..analysis.neighbors import neighbors
-from ..lab import display_token
+from ..checks import FeatureIndexError, check_feature
+from ..deprecation import renamed
 from . import codecs
 from .bundle import esm
 from .heatmap import SPECIAL
-from .selection import FeatureIndexError, FeatureSelection, check_feature
+from .selection import FeatureSelection
 
 # (lab, feature, view) -> {"kind", "text", "tokens": [{token, value}], "words": vocabulary words}
 Explainer = Callable[[Any, int, "dash.FeatureView"], dict]
@@ -41,8 +45,6 @@ def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
 
 
 def _vocabulary_words(lab, feature: int, n: int = 8) -> list[str]:
-    from ..analysis.explain import explanations_or_none
-
     table = explanations_or_none(lab)
     return [] if table is None else table.top_words(feature, n)
 
@@ -53,12 +55,13 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
     card = t.Dict().tag(sync=True)        # the shown feature's data (see _card); {} when feature is None
     quantiles = t.Dict().tag(sync=True)   # the answer to the latest request: {"id", "feature", "intervals"}
 
-    def __init__(self, lab, feature: int | None = None, *, neighbours: int = 8, explain: Explainer | None = None,
+    def __init__(self, lab, feature: int | None = None, *, neighbors: int = 8, explain: Explainer | None = None,
                  **kwargs):
+        neighbors = renamed(kwargs, "neighbours", "neighbors", neighbors, 8)
         self._esm = esm("feature_card")  # read before traitlets start, so AnyWidget syncs it
-        self._lab, self._n_neighbours = lab, neighbours
+        self._lab, self._n_neighbors = lab, neighbors
         self._explain = explain or top_tokens_explanation
-        d_sae = lab._need_sae().d_sae
+        d_sae = lab.need_sae().d_sae
         if feature is not None:
             feature = check_feature(feature, d_sae)
         super().__init__(d_sae=d_sae, feature=feature, card=self._card(feature), **kwargs)
@@ -89,12 +92,12 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
         lab = self._lab
         view, source = self._view()
         a, meta = view.d.arrays, view.d.meta
-        stats = getattr(lab.sae, "stats", None) or {}
+        stats = lab.stats
         # colours mean the same as in the heatmap: activation ÷ the SAE's max activation for the feature
         scale = float(stats["max_activation"][feature]) if "max_activation" in stats else float(a["max_activation"][feature])
         hist = view.histogram(feature)
-        top_v, top_i, bottom_v, bottom_i = dash.logit_lens(lab.model, lab.sae.W_dec[feature][None].detach())
-        ids, cos = neighbors(lab.sae, feature, self._n_neighbours)
+        top_v, top_i, bottom_v, bottom_i = logit_lens(lab.model, lab.sae.W_dec[feature][None].detach())
+        ids, cos = neighbors(lab.sae, feature, self._n_neighbors)
         return {
             "feature": feature,
             "stats": {"max": float(a["max_activation"][feature]), "frequency": float(a["frequency"][feature]),
@@ -104,9 +107,8 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
             "histogram": {"counts": codecs.encode(hist["count"].to_numpy(), "int32"),
                           "hi": float(hist["hi"].iloc[-1]) if len(hist) else 0.0},
             "logits": {"positive": self._tokens(top_i[0], top_v[0]), "negative": self._tokens(bottom_i[0], bottom_v[0])},
-            "neighbours": [{"feature": int(g), "cosine": float(c),
-                            "explanation": ", ".join(display_token(tok) for tok in view.top_tokens(int(g), n=3).token)}
-                           for g, c in zip(ids, cos)],
+            "neighbors": [{"feature": int(g), "cosine": float(c), "explanation": label}
+                          for g, c, label in zip(ids, cos, feature_labels(lab, ids))],
             "examples": self._examples(view, "top", feature, np.nonzero(a["top_value"][feature] > 0)[0]),
         }
 
@@ -133,7 +135,7 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
         request = content.get("id")
         try:
             feature = check_feature(content.get("feature"), self.d_sae)
-        except (FeatureIndexError, TypeError) as err:
+        except FeatureIndexError as err:
             self.quantiles = {"id": request, "feature": content.get("feature"), "intervals": [], "error": str(err)}
             return
         view, _ = self._view()
@@ -142,6 +144,8 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
         self.quantiles = {"id": request, "feature": feature, "intervals": intervals}
 
 
-def feature_card(lab, feature: int | None = None, *, neighbours: int = 8, explain: Explainer | None = None) -> FeatureCard:
+def feature_card(lab, feature: int | None = None, *, neighbors: int = 8, explain: Explainer | None = None,
+                 **kwargs) -> FeatureCard:
     """A feature card for ``feature`` of ``lab.sae`` (dashboards computed on first use when not shipped)."""
-    return FeatureCard(lab, feature, neighbours=neighbours, explain=explain)
+    neighbors = renamed(kwargs, "neighbours", "neighbors", neighbors, 8)
+    return FeatureCard(lab, feature, neighbors=neighbors, explain=explain, **kwargs)

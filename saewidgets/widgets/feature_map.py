@@ -1,7 +1,7 @@
 """Feature map: every feature of the SAE as a point on a 2-D map, drawn by WebGL in the browser.
 
     m = lab.map()            # the map above an (empty) feature card
-    m.selected               # the clicked feature (None before a click); m.selected = 123 selects from Python
+    m.feature                # the clicked feature (None before a click); m.feature = 123 selects from Python
     m.show("The Golden Gate Bridge")    # colour by activation on a text
     m.search("bridge")       # highlight the features a word search finds (the view's search box does the same)
     m.colour_by = "density"  # or "cluster", "activation"
@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import warnings
+
 import anywidget
 import ipywidgets
 import numpy as np
@@ -25,39 +27,55 @@ import traitlets as t
 
 from ..analysis import explain as ex_mod
 from ..analysis import feature_map as fm
+from ..analysis.labels import feature_labels
 from ..analysis.neighbors import neighbors
+from ..checks import check_feature
+from ..deprecation import renamed
 from . import codecs
 from .bundle import esm
-from .selection import FeatureIndexError, check_feature as _check
+from .feature_card import feature_card
+from .selection import FeatureSelection
 
 COLOUR_MODES = ("cluster", "density", "activation")
 
 
-class FeatureMap(anywidget.AnyWidget):
-    """The map alone (``lab.map()`` puts a feature card under it). ``selected`` follows clicks."""
+def _selected_alias():
+    """``selected``: the old name of ``feature`` (deprecated; link or observe ``feature``)."""
+    def get(self):
+        warnings.warn("map.selected is renamed map.feature", DeprecationWarning, stacklevel=2)
+        return self.feature
 
-    selected = t.Int(None, allow_none=True).tag(sync=True)
-    d_sae = t.Int(0).tag(sync=True)
+    def set(self, value):
+        warnings.warn("map.selected is renamed map.feature", DeprecationWarning, stacklevel=2)
+        self.feature = value
+
+    return property(get, set, doc=_selected_alias.__doc__)
+
+
+class FeatureMap(FeatureSelection, anywidget.AnyWidget):
+    """The map alone (``lab.map()`` puts a feature card under it). ``feature`` follows clicks."""
+
     points = t.Dict().tag(sync=True)        # xy, cluster, density, features, texts (sent once)
     labels = t.List(t.Unicode()).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)   # PCA instead of UMAP, a subsample: said on screen
     colour_by = t.Unicode("cluster").tag(sync=True)
-    neighbours = t.Dict().tag(sync=True)    # {"feature", "ids": int32, "cosine": float32}
+    neighbors = t.Dict().tag(sync=True)     # {"feature", "ids": int32, "cosine": float32}
     matches = t.Dict().tag(sync=True)       # {"id", "query", "ids": int32, "scores": float32, "message"}
     activation = t.Dict().tag(sync=True)    # {"text", "values": fp16 per point (÷ max activation)}
-    error = t.Unicode("").tag(sync=True)
     height = t.Int(520).tag(sync=True)
+    selected = _selected_alias()
 
-    def __init__(self, lab, *, layout: str = "auto", n_neighbours: int = 10, progress: bool = True, **kwargs):
+    def __init__(self, lab, *, layout: str = "auto", n_neighbors: int = 10, progress: bool = True, **kwargs):
+        n_neighbors = renamed(kwargs, "n_neighbours", "n_neighbors", n_neighbors, 10)
         self._esm = esm("feature_map")
-        self._lab, self._n_neighbours = lab, n_neighbours
-        sae = lab._need_sae()
+        self._lab, self._n_neighbors = lab, n_neighbors
+        sae = lab.need_sae()
         self._map = fm.layout(lab, layout, progress=progress)
-        ex = ex_mod.explanations(lab, progress=progress, tokens=False)
+        ex_mod.explanations(lab, progress=progress, tokens=False)  # with a notice when computed now
         feats = self._map.features
         self._position = np.full(sae.d_sae, -1, dtype=np.int64)   # feature -> point index (-1: not on the map)
         self._position[feats] = np.arange(len(feats))
-        texts = [f"#{f}  {ex.text(int(f), lab.tokenizer, 4, 3)}" for f in feats]
+        texts = [f"#{f}  {label}" for f, label in zip(feats, feature_labels(lab, feats, 4))]
         cluster = self._map.cluster
         points = {
             "xy": codecs.encode(self._map.xy, "float32"),
@@ -78,45 +96,27 @@ class FeatureMap(anywidget.AnyWidget):
 
     # ---- Python API
 
-    @t.validate("selected")
-    def _validate_selected(self, proposal):
-        f = proposal["value"]
-        if f is None:
-            return None
-        try:
-            return _check(f, self.d_sae)
-        except FeatureIndexError as err:
-            self.error = str(err)
-            raise
-
     @t.validate("colour_by")
     def _validate_colour(self, proposal):
         if proposal["value"] not in COLOUR_MODES:
             raise t.TraitError(f"colour_by must be one of {COLOUR_MODES} (got {proposal['value']!r}).")
         return proposal["value"]
 
-    @t.observe("selected")
-    def _send_neighbours(self, change):
+    @t.observe("feature")
+    def _send_neighbors(self, change):
         f = change["new"]
         self.error = ""
         if f is None:
-            self.neighbours = {}
+            self.neighbors = {}
             return
-        ids, cos = neighbors(self._lab.sae, f, self._n_neighbours)
-        self.neighbours = {"feature": f, "ids": codecs.encode(ids, "int32"), "cosine": codecs.encode(cos, "float32")}
-
-    def set_state(self, sync_data):
-        try:
-            super().set_state(sync_data)
-        except t.TraitError as err:
-            self.error = str(err)
-            self.send_state(["selected", "error"])
+        ids, cos = neighbors(self._lab.sae, f, self._n_neighbors)
+        self.neighbors = {"feature": f, "ids": codecs.encode(ids, "int32"), "cosine": codecs.encode(cos, "float32")}
 
     def show(self, text: str) -> "FeatureMap":
         """Colour the points by their largest activation on ``text`` (÷ each feature's maximum activation)."""
         fa = self._lab.encode(text)
         peak = fa.values.max(0).values.numpy()
-        stats = getattr(self._lab.sae, "stats", None) or {}
+        stats = self._lab.stats
         if "max_activation" in stats:
             scale = np.asarray(stats["max_activation"], dtype=np.float32)
             rel = np.where(peak > 0, peak / np.maximum(scale, 1e-6), 0.0)
@@ -144,7 +144,7 @@ class FeatureMap(anywidget.AnyWidget):
 
     def position(self, feature: int) -> int:
         """The point index of ``feature`` (-1 when a subsampled map leaves it out)."""
-        return int(self._position[_check(feature, self.d_sae)])
+        return int(self._position[check_feature(feature, self.d_sae)])
 
     @property
     def layout_data(self) -> fm.FeatureMap:
@@ -165,37 +165,20 @@ class FeatureMap(anywidget.AnyWidget):
 class MapExplorer(ipywidgets.VBox):
     """``lab.map()``: the feature map above a feature card that shows the clicked feature.
 
-    ``selected`` reads and sets ``map.selected`` (observe ``m.map`` for changes: ``m.map.observe(f, "selected")``).
+    ``feature`` is the selected feature, linked (``traitlets.link``) to ``map.feature`` and ``card.feature``:
+    link it to any other view, e.g. ``traitlets.link((m, "feature"), (heatmap, "feature"))``.
     """
+
+    feature = t.Int(None, allow_none=True)
+    selected = _selected_alias()
 
     def __init__(self, lab, *, card: bool = True, **kwargs):
         self.map = FeatureMap(lab, **kwargs)
-        children = [self.map]
-        self.card = None
-        if card:
-            from .feature_card import feature_card
-
-            self.card = feature_card(lab, None)
-            children.append(self.card)
-            self.map.observe(self._to_card, "selected")
-            self.card.observe(self._to_map, "feature")   # a neighbour clicked in the card moves the map too
-        super().__init__(children=children)
-
-    def _to_card(self, change) -> None:
-        if self.card.feature != change["new"]:
-            self.card.feature = change["new"]
-
-    def _to_map(self, change) -> None:
-        if self.map.selected != change["new"]:
-            self.map.selected = change["new"]
-
-    @property
-    def selected(self) -> int | None:
-        return self.map.selected
-
-    @selected.setter
-    def selected(self, feature: int | None) -> None:
-        self.map.selected = feature
+        self.card = feature_card(lab, None) if card else None
+        super().__init__(children=[self.map] + ([self.card] if card else []))
+        self._links = [t.link((self.map, "feature"), (self, "feature"))]
+        if card:  # both ways: a neighbour clicked in the card moves the map
+            self._links.append(t.link((self.map, "feature"), (self.card, "feature")))
 
     def show(self, text: str) -> "MapExplorer":
         self.map.show(text)
@@ -214,7 +197,8 @@ class MapExplorer(ipywidgets.VBox):
         self.map.colour_by = mode
 
 
-def feature_map(lab, *, card: bool = True, layout: str = "auto", n_neighbours: int = 10,
-                progress: bool = True) -> MapExplorer:
+def feature_map(lab, *, card: bool = True, layout: str = "auto", n_neighbors: int = 10,
+                progress: bool = True, **kwargs) -> MapExplorer:
     """The feature map of ``lab.sae`` (``lab.map()``); ``card=False`` for the map alone (still a container)."""
-    return MapExplorer(lab, card=card, layout=layout, n_neighbours=n_neighbours, progress=progress)
+    n_neighbors = renamed(kwargs, "n_neighbours", "n_neighbors", n_neighbors, 10)
+    return MapExplorer(lab, card=card, layout=layout, n_neighbors=n_neighbors, progress=progress, **kwargs)

@@ -22,7 +22,11 @@ import traitlets as t
 
 from . import codecs
 from .bundle import esm
-from .selection import FeatureSelection, check_feature
+from ..analysis.explain import explanations_or_none
+from ..analysis.labels import label_of
+from ..checks import check_feature, check_k
+from ..context import NO_SAE
+from .selection import FeatureSelection
 
 SINK, SPECIAL = 1, 2  # token flags, as in js/src/tokens.ts
 
@@ -48,8 +52,7 @@ class Heatmap(FeatureSelection, anywidget.AnyWidget):
     def __init__(self, prompts: Sequence[Prompt], d_sae: int, *, max_activation: Any = None,
                  explanations: Mapping[int, str] | None = None, feature: int | None = None, k: int = 8,
                  **kwargs):
-        if k < 1:
-            raise ValueError(f"k must be at least 1 (got {k}).")
+        k = check_k(k)
         self._esm = esm("heatmap")  # read before traitlets start, so AnyWidget syncs it
         self._max_activation = None if max_activation is None else torch.as_tensor(max_activation).float().cpu()
         self._explanations = explanations or {}  # looked up only for the features shown
@@ -169,7 +172,7 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
     the same across prompts; without statistics, the maximum within these texts (the view says so).
     """
     if lab.sae is None:
-        raise ValueError("this Lab has no SAE: pass sae=... to sw.load(), or train one with sw.train_sae(lab, texts).")
+        raise ValueError(NO_SAE)
     texts = [text] if isinstance(text, str) else text
     if not isinstance(texts, (list, tuple)) or not all(isinstance(s, str) for s in texts):
         raise TypeError(f"text must be a string or a list of strings (got {type(text).__name__}).")
@@ -179,14 +182,13 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
     prompts = [encode_prompt(lab, s) for s in texts]
     if explanations is None:
         explanations = vocabulary_explanations(lab)
-    stats = getattr(lab.sae, "stats", None) or {}
+    stats = lab.stats
     return Heatmap(prompts, d_sae, max_activation=stats.get("max_activation"), explanations=explanations,
                    feature=feature, k=k)
 
 
 class _ExplanationTexts(Mapping):
-    """Feature id -> a short explanation, built on demand from an ``Explanations`` table: the feature's top
-    activating tokens (what a mid-layer feature reads is what a person recognises), else its vocabulary words."""
+    """Feature id -> its short label (``analysis.labels``), built on demand for the features a view shows."""
 
     def __init__(self, table, tokenizer, n: int = 3):
         self._table, self._tokenizer, self._n = table, tokenizer, n
@@ -194,9 +196,7 @@ class _ExplanationTexts(Mapping):
     def __getitem__(self, feature: int) -> str:
         if not 0 <= int(feature) < self._table.d_sae:
             raise KeyError(feature)
-        tokens = self._table.token_texts(self._tokenizer, self._table.top_token_ids(int(feature), 2 * self._n))
-        tokens = list(dict.fromkeys(t.strip() for t in tokens if t.strip()))[:self._n]
-        return ", ".join(tokens) if tokens else ", ".join(self._table.top_words(int(feature), self._n))
+        return label_of(self._table, self._tokenizer, int(feature), self._n)
 
     def __iter__(self):
         return iter(range(self._table.d_sae))
@@ -207,7 +207,5 @@ class _ExplanationTexts(Mapping):
 
 def vocabulary_explanations(lab) -> Mapping[int, str]:
     """Short explanations for hover text; empty if they cannot be had (the view works without)."""
-    from ..analysis.explain import explanations_or_none
-
     table = explanations_or_none(lab)
     return {} if table is None else _ExplanationTexts(table, lab.tokenizer)

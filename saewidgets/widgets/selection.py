@@ -8,18 +8,7 @@ from __future__ import annotations
 
 import traitlets as t
 
-
-class FeatureIndexError(IndexError, t.TraitError):
-    """A feature index outside ``0..d_sae-1`` (an IndexError for users, a TraitError for traitlets)."""
-
-
-def check_feature(feature, d_sae: int) -> int:
-    if isinstance(feature, bool) or not hasattr(feature, "__index__"):
-        raise TypeError(f"feature index must be an integer (got {feature!r}).")
-    feature = int(feature)
-    if not 0 <= feature < d_sae:
-        raise FeatureIndexError(f"feature {feature} is out of range: this SAE has features 0..{d_sae - 1}.")
-    return feature
+from ..checks import FeatureIndexError, check_feature  # noqa: F401 - FeatureIndexError re-exported
 
 
 class FeatureSelection(t.HasTraits):

@@ -16,7 +16,6 @@ enqueues work, so slider messages keep arriving while a generation runs (ipykern
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from typing import Any, Mapping
@@ -25,7 +24,9 @@ import anywidget
 import traitlets as t
 
 from .. import steering as steering_mod
-from ..generation import generate_rows, model_worker
+from ..analysis.labels import feature_label
+from ..checks import check_feature, check_strength
+from ..generation import check_settings, generate_rows, model_worker
 from .bundle import esm
 
 # Slider range, step, the strength a newly added feature starts at, and the "all strengths" ladder, per
@@ -77,8 +78,7 @@ class SteerPanel(anywidget.AnyWidget):
         self._cache: dict[tuple, str] = {}  # unsteered text per (prompt, chat, settings)
         self._job = None
         self._labels: dict[int, str] = {}
-        self._views: dict = {}
-        stats = getattr(sae, "stats", None) or {}
+        stats = lab.stats
         notice = "" if "max_activation" in stats else (
             "This SAE has no max-activation statistics: clamp/add/calibrate strengths are raw activations, "
             "not multiples of each feature's maximum.")
@@ -107,7 +107,7 @@ class SteerPanel(anywidget.AnyWidget):
 
     def add(self, feature: int, strength: float | None = None) -> None:
         """Add a slider for ``feature`` (at the method's default strength unless given)."""
-        feature = steering_mod.check_feature(feature, self.d_sae)
+        feature = check_feature(feature, self.d_sae)
         if feature in self.strengths:
             return
         strength = SLIDERS[self.method]["default"] if strength is None else strength
@@ -163,8 +163,7 @@ class SteerPanel(anywidget.AnyWidget):
         if not isinstance(self.prompt, str) or not self.prompt.strip():
             raise ValueError("empty prompt: type something to generate from.")
         ids = lab.chat_ids(self.prompt, self.chat)
-        from ..generation import _check_settings
-        _check_settings(self.max_new_tokens, self.temperature)
+        check_settings(self.max_new_tokens, self.temperature)
         settings = dict(max_new_tokens=self.max_new_tokens, temperature=self.temperature,
                         seed=self.seed if self.temperature > 0 else None)
         key = (self.prompt, self.chat, self.max_new_tokens, self.temperature, settings["seed"])
@@ -298,7 +297,10 @@ class SteerPanel(anywidget.AnyWidget):
 
     def _label(self, feature: int) -> str:
         if feature not in self._labels:
-            self._labels[feature] = _feature_label(self._lab, feature, self._views)
+            try:
+                self._labels[feature] = feature_label(self._lab, feature, 4)
+            except Exception:  # noqa: BLE001 - a label is a nicety; the panel works without one
+                self._labels[feature] = ""
         return self._labels[feature]
 
 
@@ -313,12 +315,8 @@ def _as_strengths(features, d_sae: int, default: float) -> dict[int, float]:
         items = [(f, default) for f in features]
     out = {}
     for f, s in items:
-        f = steering_mod.check_feature(f, d_sae)
-        s = float(s)
-        if not math.isfinite(s) or abs(s) > steering_mod.MAX_STRENGTH:
-            raise ValueError(f"strength {s} for feature {f} is out of range: use a finite number between "
-                             f"{-steering_mod.MAX_STRENGTH:g} and {steering_mod.MAX_STRENGTH:g}.")
-        out[f] = s
+        f = check_feature(f, d_sae)
+        out[f] = check_strength(s, f)
     return out
 
 
@@ -328,23 +326,6 @@ def _describe(steer: Mapping[int, float], method: str) -> str:
     unit = {"clamp": "×", "add": "×", "amplify": "α=", "calibrate": "β="}[method]
     parts = [f"#{f} {unit}{s:g}" if unit != "×" else f"#{f} {s:g}×" for f, s in steer.items()]
     return f"{method} " + ", ".join(parts)
-
-
-def _feature_label(lab, feature: int, views: dict) -> str:
-    """A few words about a feature: its top tokens, when dashboards are shipped or cached (never computed here)."""
-    try:
-        from ..analysis import dashboards as dash
-        from ..lab import display_token
-
-        if "view" not in views:
-            stored = dash._stored(lab, None)
-            views["view"] = None if stored is None else dash.view_of(lab, stored[0])
-        view = views["view"]
-        if view is None:
-            return ""
-        return ", ".join(display_token(tok).strip("·") for tok in view.top_tokens(feature, n=4).token)
-    except Exception:  # a label is a nicety; the panel works without one
-        return ""
 
 
 def steer_panel(lab, features=None, **kwargs) -> SteerPanel:

@@ -25,7 +25,7 @@ export interface CardPayload {
   explanation: { kind: string; text: string; tokens?: TokenValue[]; words?: string[] };
   histogram: { counts: Payload; hi: number };
   logits: { positive: TokenValue[]; negative: TokenValue[] };
-  neighbours: { feature: number; cosine: number; explanation: string }[];
+  neighbors: { feature: number; cosine: number; explanation: string }[];
   examples: ExamplesPayload;
 }
 
@@ -166,8 +166,8 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
 
   function neighbours(c: CardPayload): HTMLElement {
     const list = el("div", "saew-nbs");
-    if (c.neighbours.length === 0) list.append(el("span", "saew-empty", "none"));
-    for (const n of c.neighbours) {
+    if (c.neighbors.length === 0) list.append(el("span", "saew-empty", "none"));
+    for (const n of c.neighbors) {
       const b = el("button", "saew-nb");
       b.type = "button";
       b.dataset.feature = String(n.feature);

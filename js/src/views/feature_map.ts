@@ -1,7 +1,7 @@
 // Feature map (Python side: saewidgets/widgets/feature_map.py). Every feature a point, drawn by the
 // WebGL renderer in ../scatter.ts. Wheel zooms, drag pans, hover shows the feature's explanation (all
 // explanations arrive once, with the layout, so hovering never waits for the kernel), click selects
-// (`selected` traitlet; Python answers with the neighbours, highlighted here). The search box sends
+// (`feature` traitlet; Python answers with the neighbours, highlighted here). The search box sends
 // {type: "search", id, query}; the answer in `matches` carries the id, so only the latest is shown.
 import type { AnyModel, RenderProps } from "@anywidget/types";
 import { connect, el, type Listeners } from "../dom";
@@ -12,13 +12,13 @@ import { css } from "../styles";
 import { isDark } from "../theme";
 
 export interface MapState {
-  selected: number | null;
+  feature: number | null;
   d_sae: number;
   points: { xy: Payload; cluster: Payload; density: Payload; features: Payload; texts: DataView };
   labels: string[];
   notice: string;
   colour_by: string;
-  neighbours: { feature?: number; ids?: Payload; cosine?: Payload };
+  neighbors: { feature?: number; ids?: Payload; cosine?: Payload };
   matches: { id?: number | null; query?: string; ids?: Payload; scores?: Payload; message?: string };
   activation: { text?: string; values?: Payload; active?: number };
   error: string;
@@ -157,7 +157,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
     const overlay: Layer[] = [];
     if (matchIds.length) overlay.push(layer(matchIds, ACCENT, s + 4));
     if (neighbourIds.length) overlay.push(layer(neighbourIds, NEIGHBOUR, s + 4));
-    const sel = m.get("selected");
+    const sel = m.get("feature");
     const selPoint = sel == null ? undefined : pointOf.get(sel);
     if (selPoint !== undefined) overlay.push(layer([selPoint], dark ? [255, 255, 255] : [0, 0, 0], s + 9), layer([selPoint], ACCENT, s + 5));
     if (hover >= 0) overlay.push(layer([hover], dark ? [255, 255, 255] : [20, 20, 20], s + 6));
@@ -212,7 +212,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
 
   const showStatus = () => {
     const q = m.get("matches");
-    const sel = m.get("selected");
+    const sel = m.get("feature");
     const parts: string[] = [];
     if (sel != null) parts.push(`selected #${sel}` + (pointOf.has(sel) ? "" : " (not on this subsampled map)"));
     if (neighbourIds.length) parts.push(`${neighbourIds.length} neighbours`);
@@ -239,9 +239,9 @@ export function render({ model, el: host }: RenderProps<MapState>) {
     schedule();
   };
   const onNeighbours = () => {
-    const nb = m.get("neighbours");
+    const nb = m.get("neighbors");
     neighbourIds = [];
-    if (nb.ids && nb.feature === m.get("selected")) {
+    if (nb.ids && nb.feature === m.get("feature")) {
       for (const f of decode(nb.ids).data) { const p = pointOf.get(f); if (p !== undefined) neighbourIds.push(p); }
     }
     root.dataset.neighbours = String(neighbourIds.length);
@@ -309,7 +309,7 @@ export function render({ model, el: host }: RenderProps<MapState>) {
     const [px, py] = local(e);
     const i = pick(px, py);
     if (i >= 0) {
-      m.set("selected", features[i]);
+      m.set("feature", features[i]);
       m.save_changes();
       onSelected();
     }
@@ -370,10 +370,10 @@ export function render({ model, el: host }: RenderProps<MapState>) {
   observer?.observe(stage);
   const listeners: Listeners = [
     ["change:matches", onMatches],
-    ["change:neighbours", onNeighbours],
+    ["change:neighbors", onNeighbours],
     ["change:colour_by", onColours],
     ["change:activation", onColours],
-    ["change:selected", onSelected],
+    ["change:feature", onSelected],
     ["change:notice", showStatus],
     ["change:error", showStatus],
     ["change:height", onResize],

@@ -1,0 +1,201 @@
+"""``lab.prepare``: every artefact of an SAE from one streaming pass over a corpus, saved as one folder.
+
+    lab = sw.load(model="gpt2", sae="path/to/saelens-folder")
+    lab.prepare("my-texts/*.jsonl", tokens=500_000, out="gpt2-layer8-explorable")
+    lab = sw.load(model="gpt2", sae="gpt2-layer8-explorable")     # every view, nothing recomputed
+
+The stages, all under one progress bar (ETA from the work left, counted in tokens):
+
+1. **one pass over the texts**: each window of tokens runs once through the model, up to the hook layer,
+   and the SAE; the dashboard state (top and sampled examples, histograms, counts, hence the statistics)
+   takes it in. The state has a fixed size (``d_sae`` × examples), so memory does not grow with the
+   number of tokens. It is checkpointed every ``CHECKPOINT_S`` seconds into ``out/.prepare/``; running
+   the same call again resumes from there (the first windows are checked to be the same texts);
+2. **explanations**: vocabulary words by mutual information (weights only) and top tokens (from 1.);
+3. **the search table**: how strongly each feature fires on each vocabulary word (short probe phrases);
+4. **the map**: UMAP of the decoder directions, clustered and labelled.
+
+The folder holds the SAE in SAELens format with its statistics (``cfg.json``, ``sae_weights.safetensors``,
+``feature_stats.safetensors``), the artefacts (``dashboards.npz``, ``explanations.npz``,
+``feature_map.npz``, each stamped with the SAE's fingerprint) and ``prepare.json`` (what was read, how
+long each stage took).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from . import dashboards as dash
+from . import explain as explain_mod
+from . import feature_map as fmap_mod
+from . import search as search_mod
+from .dashboard_pass import DashboardBuilder, DashboardConfig, run_pass
+from .. import text_sources
+from ..corpus import available_texts, token_windows
+from ..store import same_folder
+
+DEFAULT_TOKENS = 200_000   # about 3-4 minutes on two CPU cores for SmolLM2-135M at layer 15
+CHECKPOINT_S = 60.0
+CHECKPOINT_DIR = ".prepare"
+PROBE_TOKENS_PER_WORD = 18  # two probe phrases of about nine tokens: the search table's work, in tokens
+MAP_TOKENS_PER_FEATURE = 4  # UMAP's work for one feature, in tokens of the pass (measured on 2 cores)
+SUMMARY = "prepare.json"
+
+
+@dataclass
+class Prepared:
+    """What ``lab.prepare`` made: the folder, what it read and how long each stage took."""
+
+    folder: Path
+    tokens: int
+    source: str
+    seconds: dict = field(default_factory=dict)
+    resumed_from: int = 0   # tokens already done by an interrupted run
+
+    @property
+    def tokens_per_second(self) -> float:
+        return (self.tokens - self.resumed_from) / max(self.seconds.get("pass", 0.0), 1e-9)
+
+    def __repr__(self) -> str:
+        stages = ", ".join(f"{k} {v:.0f} s" for k, v in self.seconds.items())
+        return (f"Prepared({self.folder}: {self.tokens:,} tokens of {self.source}, "
+                f"{self.tokens_per_second:,.0f} tokens/s; {stages})")
+
+
+def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_column: str = "text",
+            map_layout: str = "umap", progress: bool = True, resume: bool = True,
+            config: DashboardConfig = DashboardConfig()) -> Prepared:
+    """Build every artefact of ``ctx.sae`` (see the module docstring) and save them in ``out``.
+
+    ``out=None``: the SAE's own folder when it has one (a folder it was loaded from), else its user-cache
+    folder. ``map_layout``: "umap" (default) or "pca" (instant; no map file is written).
+    """
+    sae = ctx.need_sae()
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < config.seq_len:
+        raise ValueError(f"tokens must be a whole number of at least {config.seq_len} (got {tokens!r}).")
+    if map_layout not in ("umap", "pca"):
+        raise ValueError(f"map_layout must be 'umap' or 'pca' (got {map_layout!r}).")
+    store = ctx.store
+    folder = Path(out).expanduser() if out is not None else (store.folder or store.cache_folder())
+    folder.mkdir(parents=True, exist_ok=True)
+    if texts is None:
+        source, stream = "corpus at hand", available_texts("train")
+    else:
+        source, stream = text_sources.describe(texts), text_sources.texts(texts, text_column)
+    windows = token_windows(ctx.tokenizer, stream, seq_len=config.seq_len)
+
+    n_words = explain_mod.N_WORDS
+    probe_units = n_words * PROBE_TOKENS_PER_WORD
+    map_units = sae.d_sae * MAP_TOKENS_PER_FEATURE if map_layout == "umap" else 0
+    bar = tqdm(total=tokens + probe_units + map_units, unit="tok", unit_scale=True, desc="prepare: dashboards",
+               disable=not progress)
+    seconds: dict[str, float] = {}
+    try:
+        # 1. one pass over the texts
+        started = time.perf_counter()
+        checkpoint = _Checkpoint(folder / CHECKPOINT_DIR, key={"sae": store.fingerprint, "tokens": tokens,
+                                                               "source": source, "config": asdict(config),
+                                                               "hook": ctx.hook.name})
+        builder = DashboardBuilder(sae.d_sae, config, sae.device)
+        windows, skip = checkpoint.restore(builder, windows, resume)
+        arrays, meta = run_pass(ctx.model, ctx.hook, sae, windows, tokens, config, progress, {"texts": source},
+                                builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save, bar=bar)
+        d = dash.Dashboards(arrays, meta)
+        store.put(dash.KIND, d, "folder", save_to=folder)
+        store.adopt_stats(dash.stats_of(d))
+        seconds["pass"] = time.perf_counter() - started
+
+        # 2. explanations, 3. the search table
+        started = time.perf_counter()
+        bar.set_description("prepare: explanations")
+        ex = explain_mod.compute(ctx, n_words, progress=False, tokens=True)
+        seconds["explanations"] = time.perf_counter() - started
+        started = time.perf_counter()
+        bar.set_description("prepare: search table")
+        ex.arrays.update(search_mod.probe_table(ctx, ex.words, progress=False,
+                                                on_chunk=lambda n: bar.update(n * PROBE_TOKENS_PER_WORD)))
+        store.put(explain_mod.KIND, ex, "folder", save_to=folder)
+        seconds["search_table"] = time.perf_counter() - started
+
+        # 4. the map
+        if map_layout == "umap":
+            started = time.perf_counter()
+            bar.set_description("prepare: map (UMAP)")
+            layout = fmap_mod.compute(ctx, "umap", progress=False, ex=ex)
+            store.put(fmap_mod.KIND, layout, "folder", save_to=folder)
+            bar.update(map_units)
+            seconds["map"] = time.perf_counter() - started
+        bar.set_description("prepare: done")
+    finally:
+        bar.close()
+
+    if not same_folder(folder, store.folder):  # the SAE's own folder already has its weights
+        sae.save(folder)
+    store.folder = folder
+    checkpoint.clear()
+    result = Prepared(folder, int(meta["tokens"]), source, {k: round(v, 1) for k, v in seconds.items()},
+                      resumed_from=skip * config.seq_len)
+    (folder / SUMMARY).write_text(json.dumps({
+        "tokens": result.tokens, "source": source, "seconds": result.seconds, "resumed_from": result.resumed_from,
+        "tokens_per_second": round(result.tokens_per_second, 1), "model": ctx.model_name, "hook": ctx.hook.name,
+        "sae": store.fingerprint}, indent=2))
+    return result
+
+
+class _Checkpoint:
+    """The pass's state on disk: saved every ``CHECKPOINT_S`` seconds, restored when the same call runs again."""
+
+    def __init__(self, folder: Path, key: dict):
+        self.folder, self.key = folder, key
+        self.path = folder / "dashboards-state.pt"
+        self.last = time.perf_counter()
+        self.digest = None   # of the first windows: a resumed run must read the same texts
+
+    def restore(self, builder: DashboardBuilder, windows, resume: bool):
+        """``(windows, windows_done)``: the stream to read (the first windows checked) and where to resume."""
+        windows = iter(windows)
+        head = [next(windows, None) for _ in range(4)]
+        head = [w for w in head if w is not None]
+        self.digest = hashlib.sha256(b"".join(w.tobytes() for w in head)).hexdigest()[:16]
+        stream = _chain(head, windows)
+        if not resume or not self.path.is_file():
+            return stream, 0
+        state = torch.load(self.path, weights_only=False)
+        if state.get("key") != self.key or state.get("digest") != self.digest:
+            print("saewidgets: the checkpoint in", self.folder, "is from another prepare call; starting afresh.")
+            return stream, 0
+        builder.load_state_dict(state["builder"])
+        print(f"saewidgets: resuming prepare after {state['windows']:,} windows "
+              f"({builder.tokens:,} tokens) from {self.path}.", flush=True)
+        return stream, int(state["windows"])
+
+    def maybe_save(self, builder: DashboardBuilder, windows_done: int) -> None:
+        if time.perf_counter() - self.last < CHECKPOINT_S:
+            return
+        self.save(builder, windows_done)
+
+    def save(self, builder: DashboardBuilder, windows_done: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        torch.save({"key": self.key, "digest": self.digest, "windows": windows_done,
+                    "builder": builder.state_dict()}, tmp)
+        tmp.replace(self.path)  # a reader never sees half a checkpoint
+        self.last = time.perf_counter()
+
+    def clear(self) -> None:
+        if self.path.exists():
+            self.path.unlink()
+        if self.folder.is_dir() and not any(self.folder.iterdir()):
+            self.folder.rmdir()
+
+
+def _chain(head, rest):
+    yield from head
+    yield from rest
