@@ -26,7 +26,6 @@ from .hooks import HookPoint, decoder_layers
 from .models import DEFAULT_MODEL, load_model
 from .paths import DEFAULT_SAE_DIR  # noqa: F401 - public
 from .sae import SAE
-from .store import store_of
 from .tokens import display_token  # noqa: F401 - public since the first release
 from .widgets.explorer import explorer as explorer_view
 from .widgets.feature_card import feature_card as feature_card_view
@@ -179,7 +178,7 @@ class Lab(Context):
     # ---- every artefact at once
 
     def prepare(self, texts=None, tokens: int = prepare_mod.DEFAULT_TOKENS, out=None, *, text_column: str = "text",
-                map_layout: str = "umap", progress: bool = True, resume: bool = True):
+                map_layout: str = "umap", progress: bool = True, resume: bool = True, max_seconds: float | None = None):
         """Build every artefact of this Lab's SAE in one streaming pass over ``texts`` and save them in ``out``.
 
         ``texts``: strings, a path or glob of ``.txt``/``.jsonl``/``.parquet`` files, or a Hugging Face
@@ -190,7 +189,7 @@ class Lab(Context):
         resumes from its last checkpoint. Returns a ``Prepared`` summary. See ``saewidgets.analysis.prepare``.
         """
         return prepare_mod.prepare(self, texts, tokens=tokens, out=out, text_column=text_column,
-                                   map_layout=map_layout, progress=progress, resume=resume)
+                                   map_layout=map_layout, progress=progress, resume=resume, max_seconds=max_seconds)
 
 
 def load(model: str | None = None, sae: str | SAE | None = None, layer=None, device="auto", dtype=None,
@@ -214,14 +213,9 @@ def load(model: str | None = None, sae: str | SAE | None = None, layer=None, dev
 
 def _open_sae(sae: SAE | str | Path, model) -> SAE:
     """An SAE ready for ``model``; one loaded from a folder has that folder as its store's own."""
-    folder = None
     if isinstance(sae, (str, Path)):
-        path = Path(sae).expanduser()
-        sae = SAE.load(path)
-        folder = path if path.is_dir() else path.parent
-    sae = _on_device(sae, model)
-    store_of(sae, folder)
-    return sae
+        sae = SAE.load(sae)
+    return _on_device(sae, model)
 
 
 def _on_device(sae: SAE, model) -> SAE:

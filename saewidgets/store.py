@@ -207,7 +207,7 @@ def store_of(sae, folder: str | Path | None = None) -> FeatureStore:
     """The feature store of ``sae`` (made on first use). ``folder``: the SAE's own folder, searched first."""
     store = _STORES.get(sae)
     if store is None:
-        store = _STORES[sae] = FeatureStore(sae, folder)
+        store = _STORES[sae] = FeatureStore(sae, folder or getattr(sae, "source_folder", None))
     elif folder is not None:
         store.folder = Path(folder)
     return store

@@ -6,9 +6,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-# dashboards: top/quantile examples, histograms, logit lens over the training split (stops after --minutes)
-$PY -m saewidgets.analysis.dashboards --tokens 1000000 --minutes "${DASHBOARD_MINUTES:-12}"
-# explanations (vocabulary words, top tokens, search's probe table) and the UMAP map with clusters
-$PY -m saewidgets.analysis.feature_map build-default
+# every artefact in one pass over the training split (lab.prepare; the pass stops after --minutes): statistics,
+# dashboards, explanations with the search table, the UMAP map; written beside the shipped SAE's weights
+$PY -m saewidgets prepare --out saewidgets/data/default-sae --tokens 1000000 --minutes "${DASHBOARD_MINUTES:-12}"
 # docs/default-sae.md: metrics table, training curves, example features
 $PY scripts/report_default_sae.py

@@ -1,7 +1,10 @@
-"""Fast tests of saewidgets.corpus on tiny synthetic sources and a fake word-level tokenizer."""
+"""Fast tests of saewidgets.corpus on tiny synthetic sources and a fake word-level tokenizer, and
+of the corpus sample shipped inside the package."""
 
 import gzip
+import hashlib
 import json
+import lzma
 import os
 import stat
 import textwrap
@@ -246,7 +249,9 @@ def test_load_texts_builds_when_missing(tmp_path, monkeypatch):
             f.write(json.dumps({"text": "hello", "source": "x"}) + "\n")
         (out / corpus.MANIFEST_FILE).write_text(json.dumps({"format": corpus.CORPUS_FORMAT}))
 
-    monkeypatch.setattr(corpus, "build", fake_build)
+    # load_documents calls build from its own module (corpus.builder), so patch it there: the
+    # name re-exported by the package is a copy that load_documents never looks up
+    monkeypatch.setattr(corpus.builder, "build", fake_build)
     monkeypatch.setenv("SAEWIDGETS_CACHE", str(tmp_path / "cache"))
     assert corpus.load_texts() == ["hello"]
     assert calls == [tmp_path / "cache" / "corpus"]
@@ -311,3 +316,110 @@ def test_smollm2_tokenizer_boundary_token():
         windows = list(corpus.token_windows(tok, ["The Golden Gate Bridge is red. " * 40],
                                             seq_len=64))
     assert len(windows) >= 3 and all(w[0] == 0 and len(w) == 64 for w in windows)
+
+
+def test_build_if_missing_leaves_a_built_corpus_alone(tmp_path, fortunes, gcide, stdlib, capsys):
+    build(tmp_path, fortunes, gcide, stdlib)
+    before = (tmp_path / "out" / corpus.MANIFEST_FILE).read_bytes()
+    assert corpus.main(["build", "--if-missing", "--out", str(tmp_path / "out")]) == 0
+    assert capsys.readouterr().out == f"corpus already built in {tmp_path / 'out'}\n"
+    assert (tmp_path / "out" / corpus.MANIFEST_FILE).read_bytes() == before
+
+
+# ---------------------------------------------------------------------------------------------
+# The shipped sample
+
+
+def sample_split(split):
+    return list(corpus.read_sample(split))
+
+
+def test_sample_is_shipped_and_matches_its_manifest():
+    manifest = corpus.sample_manifest()
+    data = (corpus.sample_dir() / manifest["file"]).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == manifest["sha256"]
+    assert len(data) == manifest["bytes"] < 3_000_000
+    for split in ("train", "heldout"):
+        docs = sample_split(split)
+        assert len(docs) == manifest["splits"][split]["documents"]
+        counts = {}
+        for d in docs:
+            counts[d["source"]] = counts.get(d["source"], 0) + 1
+        assert counts == {name: row["documents"][split]
+                          for name, row in manifest["sources"].items() if row["documents"][split]}
+
+
+def test_sample_holds_only_redistributable_sources():
+    sources = {d["source"] for split in ("train", "heldout") for d in sample_split(split)}
+    assert sources and all(corpus.source_info(s).redistributable for s in sources), sources
+    assert not sources & {"gcide", "chat", "fortunes-de", "fortunes-ru", "fortunes-pl",
+                          "fortunes-cs", "fortunes-es", "fortunes-pt"}
+    # a fair mix: every redistributable domain of the full corpus is there
+    domains = {corpus.source_info(s).domain for s in sources}
+    assert domains >= {"quotes", "multilingual", "literature", "speeches", "code", "docs", "email"}
+
+
+def test_sample_keeps_heldout_text_out_of_train():
+    train = {corpus._norm(d["text"]) for d in sample_split("train")}
+    held = {corpus._norm(d["text"]) for d in sample_split("heldout")}
+    assert held and not train & held
+
+
+def test_sample_has_a_million_smollm2_train_tokens():
+    try:
+        tok = corpus.smollm2_tokenizer()
+    except (FileNotFoundError, ImportError) as err:
+        pytest.skip(str(err))
+    texts = [d["text"] for d in sample_split("train")]
+    tokens = sum(sum(corpus._count_tokens(tok, texts[i : i + 512]))
+                 for i in range(0, len(texts), 512))
+    assert tokens >= 1_000_000
+    assert tokens == corpus.sample_manifest()["splits"]["train"]["tokens"]
+
+
+def test_available_texts_falls_back_to_the_sample(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SAEWIDGETS_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setattr(corpus.builder, "build", lambda *a, **k: pytest.fail("must not build"))
+    texts = corpus.available_texts("heldout")
+    assert texts == [d["text"] for d in sample_split("heldout")]
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "sample shipped with the package" in err
+    assert "python -m saewidgets.corpus build" in err
+    assert not (tmp_path / "empty-cache").exists()  # nothing was built or created
+    assert corpus.available_texts("train", sources=["kjv"], verbose=False)
+    with pytest.raises(ValueError):
+        corpus.available_texts("validation")
+
+
+def test_available_texts_prefers_a_built_corpus(tmp_path, fortunes, gcide, stdlib, monkeypatch,
+                                                capsys):
+    monkeypatch.setenv("SAEWIDGETS_CACHE", str(tmp_path / "cache"))
+    build(tmp_path, fortunes, gcide, stdlib, name="cache/corpus")
+    texts = corpus.available_texts("train")
+    assert texts == corpus.load_texts("train") and "gcide" in {
+        d["source"] for d in corpus.available_documents("train", verbose=False)}
+    assert "the full corpus in" in capsys.readouterr().err
+
+
+def test_make_sample_is_deterministic_and_leaves_out_copyleft(tmp_path, fortunes, gcide, stdlib):
+    build(tmp_path, fortunes, gcide, stdlib, heldout_fraction=0.2)
+    full = {s: {d["text"] for d in corpus.load_documents(s, tmp_path / "out")}
+            for s in ("train", "heldout")}
+    args = dict(tokenizer=WordTokenizer(), train_tokens=1500, heldout_tokens=300)
+    a = corpus.make_sample(tmp_path / "out", tmp_path / "a", **args)
+    b = corpus.make_sample(tmp_path / "out", tmp_path / "b", **args)
+    assert a == b and (tmp_path / "a" / corpus.SAMPLE_FILE).read_bytes() == (
+        tmp_path / "b" / corpus.SAMPLE_FILE).read_bytes()
+    assert set(a["sources"]) == {"fortunes-en", "python-stdlib"}  # not gcide, German, chat
+    assert {"gcide", "fortunes-de", "chat"} <= set(a["left_out"])
+    with lzma.open(tmp_path / "a" / corpus.SAMPLE_FILE, "rt") as f:
+        docs = [json.loads(line) for line in f]
+    assert {d["source"] for d in docs} == {"fortunes-en", "python-stdlib"}
+    for split in ("train", "heldout"):
+        mine = [d for d in docs if d["split"] == split]
+        assert mine and all(d["text"] in full[split] for d in mine)  # held-out only from held-out
+        tokens = sum(len(d["text"].split()) for d in mine)
+        assert tokens == a["splits"][split]["tokens"] >= args[f"{split}_tokens"]
+    assert corpus.read_sample("train", tmp_path / "a") is not None
+    with pytest.raises(FileNotFoundError, match="no built corpus"):
+        corpus.make_sample(tmp_path / "nothing", tmp_path / "c", **args)

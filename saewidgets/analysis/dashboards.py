@@ -22,7 +22,7 @@ from .dashboard_pass import FORMAT, DashboardBuilder, DashboardConfig, run_pass
 from .feature_view import FeatureDashboard, FeatureView
 from .logit_lens import final_norm, logit_lens, logit_lens_frame  # noqa: F401 - re-exported
 from ..checks import check_feature
-from ..corpus import available_texts, token_windows
+from ..corpus import available_documents, token_windows
 from ..paths import DEFAULT_SAE_DIR
 from ..store import Kind, store_of
 
@@ -86,7 +86,7 @@ def shipped_path() -> Path:
 
 def corpus_windows(tokenizer, split: str = "train", seq_len: int = 128) -> Iterator[np.ndarray]:
     """Token windows of the corpus at hand (the full built corpus, else the sample shipped in the package)."""
-    return token_windows(tokenizer, available_texts(split), seq_len=seq_len)
+    return token_windows(tokenizer, (doc["text"] for doc in available_documents(split)), seq_len=seq_len)
 
 
 def stats_of(d: Dashboards) -> dict[str, torch.Tensor]:

@@ -38,7 +38,7 @@ from . import feature_map as fmap_mod
 from . import search as search_mod
 from .dashboard_pass import DashboardBuilder, DashboardConfig, run_pass
 from .. import text_sources
-from ..corpus import available_texts, token_windows
+from ..corpus import available_documents, token_windows
 from ..store import same_folder
 
 DEFAULT_TOKENS = 200_000   # about 3-4 minutes on two CPU cores for SmolLM2-135M at layer 15
@@ -70,12 +70,13 @@ class Prepared:
 
 
 def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_column: str = "text",
-            map_layout: str = "umap", progress: bool = True, resume: bool = True,
+            map_layout: str = "umap", progress: bool = True, resume: bool = True, max_seconds: float | None = None,
             config: DashboardConfig = DashboardConfig()) -> Prepared:
     """Build every artefact of ``ctx.sae`` (see the module docstring) and save them in ``out``.
 
     ``out=None``: the SAE's own folder when it has one (a folder it was loaded from), else its user-cache
-    folder. ``map_layout``: "umap" (default) or "pca" (instant; no map file is written).
+    folder. ``map_layout``: "umap" (default) or "pca" (instant; no map file is written). ``max_seconds``:
+    end the pass early after this long (the other stages still run).
     """
     sae = ctx.need_sae()
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < config.seq_len:
@@ -86,7 +87,7 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
     folder = Path(out).expanduser() if out is not None else (store.folder or store.cache_folder())
     folder.mkdir(parents=True, exist_ok=True)
     if texts is None:
-        source, stream = "corpus at hand", available_texts("train")
+        source, stream = "corpus at hand", (doc["text"] for doc in available_documents("train"))
     else:
         source, stream = text_sources.describe(texts), text_sources.texts(texts, text_column)
     windows = token_windows(ctx.tokenizer, stream, seq_len=config.seq_len)
@@ -106,7 +107,8 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
         builder = DashboardBuilder(sae.d_sae, config, sae.device)
         windows, skip = checkpoint.restore(builder, windows, resume)
         arrays, meta = run_pass(ctx.model, ctx.hook, sae, windows, tokens, config, progress, {"texts": source},
-                                builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save, bar=bar)
+                                max_seconds, builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save,
+                                bar=bar)
         d = dash.Dashboards(arrays, meta)
         store.put(dash.KIND, d, "folder", save_to=folder)
         store.adopt_stats(dash.stats_of(d))

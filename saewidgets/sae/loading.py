@@ -21,8 +21,17 @@ from .sparsify import SPARSIFY_WEIGHTS, is_sparsify_config, load_sparsify
 def load_sae(path: str | os.PathLike, device: str | torch.device = "cpu",
              dtype: str | torch.dtype | None = None, *,
              norm_scaling_factor: float | None = None) -> SAE:
-    """What SAE.load does (see there): an SAELens or sparsify directory, or a Gemma Scope npz."""
-    path = Path(path)
+    """What SAE.load does (see there): an SAELens or sparsify directory, or a Gemma Scope npz.
+
+    The SAE remembers the folder it came from (``sae.source_folder``): its feature store looks there first
+    for the SAE's artefacts (what ``lab.prepare`` saved beside the weights)."""
+    path = Path(path).expanduser()
+    sae = _load(path, device, dtype, norm_scaling_factor)
+    sae.source_folder = path if path.is_dir() else path.parent
+    return sae
+
+
+def _load(path: Path, device, dtype, norm_scaling_factor) -> SAE:
     if not path.exists():
         raise SAELoadError(f"no SAE at {path}: the path does not exist")
     if path.is_file():

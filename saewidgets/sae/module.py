@@ -116,6 +116,7 @@ class SAE(nn.Module):
         # Optional per-feature statistics ([d_sae] float32 each, keys STAT_KEYS); kept out of
         # the state dict so that sae-lens still reads our weight files.
         self.stats: dict[str, Tensor] | None = None
+        self.source_folder: Path | None = None  # set by SAE.load: where its feature store looks first
 
     @classmethod
     def create(cls, d_in: int, d_sae: int, architecture: str = "topk", k: float | None = 32, *,

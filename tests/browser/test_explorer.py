@@ -43,7 +43,7 @@ def test_type_show_click_read_map_steer(nb):
     chosen = int(button.get_attribute("data-feature"))
     button.click()                                                    # and select the strongest
     expect(box.locator(".saew-card .saew-card-title")).to_have_text(f"Feature #{chosen}")
-    assert nb.kernel("print(e.feature, e.card.feature, e.map.selected, e.heatmap.feature)") == f"{chosen} " * 3 + str(chosen)
+    assert nb.kernel("print(e.feature, e.card.feature, e.map.feature, e.heatmap.feature)") == f"{chosen} " * 3 + str(chosen)
     expect(box.locator(".saew-map")).to_have_attribute("data-neighbours", "10")  # the map highlights its neighbours
 
     box.get_by_role("button", name=f"Steer #{chosen}").click()

@@ -36,7 +36,7 @@ CELLS = [
     "ipywidgets.VBox([hm, linked])",
     "c = card.card\n"
     "print(json.dumps({'feature': first, 'examples': len(c['examples']['tokens']),\n"
-    "                  'neighbours': [n['feature'] for n in c['neighbours']],\n"
+    "                  'neighbours': [n['feature'] for n in c['neighbors']],\n"
     "                  'positive': [t['token'] for t in c['logits']['positive']],\n"
     "                  'negative': [t['token'] for t in c['logits']['negative']]}))",
 ]
