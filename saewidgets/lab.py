@@ -33,7 +33,9 @@ from .widgets.feature_map import feature_map as feature_map_view
 from .widgets.heatmap import heatmap as heatmap_view
 from .widgets.steer_panel import SteerPanel
 
-SWEEP_STRENGTHS = (0.75, 1.0, 1.25, 1.5)  # clamp: the range docs/steering.md evaluates as useful
+# lab.sweep's default strengths per method: the strengths docs/steering.md evaluates (calibrate: notebook 03's)
+SWEEP_STRENGTHS = {"clamp": (0.75, 1.0, 1.25, 1.5), "add": (1.0, 1.5), "amplify": (8.0, 32.0),
+                   "calibrate": (1.0, 2.0), "ablate": (1.0,)}
 
 
 class Lab(Context):
@@ -100,15 +102,15 @@ class Lab(Context):
         return generate_rows(self, [ids], rows, max_new_tokens=max_new_tokens, temperature=temperature,
                              seed=seed).texts[0]
 
-    def sweep(self, prompt, feature, strengths=SWEEP_STRENGTHS, method: str = "clamp", max_new_tokens: int = 48,
+    def sweep(self, prompt, feature, strengths=None, method: str = "clamp", max_new_tokens: int = 48,
               temperature: float = 0.0, seed: int | None = None, chat: bool = True,
               baseline: bool = True) -> pd.DataFrame:
         """Generate every strength (and the unsteered baseline) in ONE batched call; one row a generation.
 
         ``prompt``: a string or a list of strings (every prompt gets every strength). ``feature``: an index,
         or a list of indices steered together with the same strength. Columns: prompt, feature, method,
-        strength (NaN for the unsteered baseline), steered, text, tokens. The default strengths are clamp's
-        useful range on the default SAE (``docs/steering.md``).
+        strength (NaN for the unsteered baseline), steered, text, tokens. The default strengths are those
+        ``docs/steering.md`` evaluates for ``method`` (clamp: 0.75, 1, 1.25, 1.5).
         """
         prompts = [prompt] if isinstance(prompt, str) else list(prompt)
         if not prompts:
@@ -118,6 +120,10 @@ class Lab(Context):
         features = [check_feature(f, d_sae) for f in features]
         if not features:
             raise ValueError("sweep needs at least one feature.")
+        if strengths is None:
+            if method not in SWEEP_STRENGTHS:
+                raise ValueError(f"unknown steering method {method!r}; use one of {', '.join(steering_mod.METHODS)}.")
+            strengths = SWEEP_STRENGTHS[method]
         strengths = list(strengths)
         plan = [None] * bool(baseline) + strengths
         if not plan:

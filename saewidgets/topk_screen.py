@@ -29,6 +29,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from .store import store_of
+
 INT8 = "int8"
 _ROUNDOFF = {torch.float16: 2.0 ** -11, torch.bfloat16: 2.0 ** -8}
 _KINDS = (INT8, torch.float16, torch.bfloat16)
@@ -90,13 +92,9 @@ def encoder_key(sae) -> tuple:
 def _encoder(sae, kind) -> dict[str, torch.Tensor]:
     """``W_enc`` prepared for ``kind`` (transposed, one row a feature), cached until the weights change."""
     W, b = sae.W_enc, sae.b_enc
-    key = encoder_key(sae)
-    caches = getattr(sae, "_screen_cache", None)
-    if caches is None or caches["key"] != key:  # new weights: drop every copy
-        caches = sae._screen_cache = {"key": key}
-    if kind not in caches:  # one copy per kind: a sweep and a single row may use different kinds
-        caches[kind] = prepare(W.detach().float().t().contiguous(), kind, b.detach().float())
-    return caches[kind]
+    # one copy per kind (a sweep and a single row may use different kinds), in the SAE's store
+    return store_of(sae).derived(f"topk_screen:{kind}", lambda: prepare(W.detach().float().t().contiguous(), kind,
+                                                                          b.detach().float()), encoder_key(sae))
 
 
 def prepare(W_t: torch.Tensor, kind, b: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
