@@ -108,8 +108,10 @@ def table(n: int, single: dict, one: dict, two: dict) -> str:
     lines += [
         "",
         f"Peak RSS of lab.prepare changes by {two['rss_peak_mb'] - one['rss_peak_mb']:+.0f} MB when the tokens double. "
-        f"prepare's pass runs at {rate(one) / rate(single):.2f}× the dashboard pass alone (its checkpoints add the "
-        f"difference). The folder (SAE in fp32 + artefacts) is {one['folder_mb']:.0f} MB.",
+        f"prepare's pass runs at {rate(one) / rate(single):.2f}× ({rate(two) / rate(single):.2f}× at 2N) the dashboard "
+        f"pass alone; writing its checkpoints took {one['stages'].get('checkpoints', 0):.1f} s of "
+        f"{one['stages']['pass']:.0f} s ({two['stages'].get('checkpoints', 0):.1f} s at 2N), the rest is run-to-run "
+        f"variation. The folder (SAE in fp32 + artefacts) is {one['folder_mb']:.0f} MB.",
         "",
         "```",
         *(json.dumps(r) for r in (single, one, two)),

@@ -113,6 +113,7 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
         store.put(dash.KIND, d, "folder", save_to=folder)
         store.adopt_stats(dash.stats_of(d))
         seconds["pass"] = time.perf_counter() - started
+        seconds["checkpoints"] = checkpoint.seconds  # part of the pass
 
         # 2. explanations, 3. the search table
         started = time.perf_counter()
@@ -159,6 +160,7 @@ class _Checkpoint:
         self.path = folder / "dashboards-state.pt"
         self.last = time.perf_counter()
         self.digest = None   # of the first windows: a resumed run must read the same texts
+        self.seconds = 0.0   # spent writing checkpoints
 
     def restore(self, builder: DashboardBuilder, windows, resume: bool):
         """``(windows, windows_done)``: the stream to read (the first windows checked) and where to resume."""
@@ -184,12 +186,14 @@ class _Checkpoint:
         self.save(builder, windows_done)
 
     def save(self, builder: DashboardBuilder, windows_done: int) -> None:
+        started = time.perf_counter()
         self.folder.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         torch.save({"key": self.key, "digest": self.digest, "windows": windows_done,
                     "builder": builder.state_dict()}, tmp)
         tmp.replace(self.path)  # a reader never sees half a checkpoint
         self.last = time.perf_counter()
+        self.seconds += self.last - started
 
     def clear(self) -> None:
         if self.path.exists():
