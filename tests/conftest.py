@@ -102,5 +102,30 @@ def default_lab():
     return sw.load()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def fresh_artefact_cache(tmp_path_factory):
+    """Artefacts computed by one test run never reach the next: the feature store's user cache is a temporary
+    folder for the session (the model and corpus caches stay where setup put them)."""
+    from saewidgets.store import FeatureStore
+
+    root = tmp_path_factory.mktemp("store-cache")
+    original = FeatureStore.cache_folder
+    session_cache = os.environ.get("SAEWIDGETS_CACHE")
+
+    def cache_folder(self):
+        if os.environ.get("SAEWIDGETS_CACHE") != session_cache:  # a test chose its own cache: honour it
+            return original(self)
+        return _mkdir(root / self.fingerprint)
+
+    FeatureStore.cache_folder = cache_folder
+    yield root
+    FeatureStore.cache_folder = original
+
+
+def _mkdir(path):
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
 def no_hooks_left(model) -> bool:
     return all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())

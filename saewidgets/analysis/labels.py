@@ -15,8 +15,12 @@ from .explain import Explanations, explanations_or_none
 
 def label_of(table: Explanations, tokenizer, feature: int, n: int = 3) -> str:
     """The label of ``feature`` from an explanations table."""
-    tokens = table.token_texts(tokenizer, table.top_token_ids(int(feature), 2 * n))
-    tokens = list(dict.fromkeys(t.strip() for t in tokens if t.strip()))[:n]
+    tokens = table.token_texts(tokenizer, table.top_token_ids(int(feature), 3 * n))
+    seen: dict[str, str] = {}  # casefolded -> first form: "city, cities", not "city, City, cities"
+    for token in (t.strip() for t in tokens):
+        if token:
+            seen.setdefault(token.casefold(), token)
+    tokens = list(seen.values())[:n]
     return ", ".join(tokens) if tokens else ", ".join(table.top_words(int(feature), n))
 
 
