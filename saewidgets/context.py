@@ -81,7 +81,6 @@ class Context:
             raise ValueError(NO_SAE)
         return self.sae
 
-    _need_sae = need_sae  # the name analysis code used before the store
 
     @property
     def store(self) -> FeatureStore:

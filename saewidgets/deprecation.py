@@ -13,6 +13,6 @@ def renamed(kwargs: dict, old: str, new: str, value, default):
     if legacy is _MISSING:
         return value
     warnings.warn(f"{old}= is renamed {new}=; {old}= will be removed.", DeprecationWarning, stacklevel=3)
-    if value is not default and value != default:
+    if value != default:
         raise TypeError(f"pass {new}= only (got both {new}= and the old {old}=).")
     return legacy

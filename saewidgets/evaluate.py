@@ -30,7 +30,7 @@ DENSE_THRESHOLD = 0.10
 def evaluate(lab, texts: Iterable[str] | str, max_tokens: int = 20_000, seq_len: int = 128, batch_size: int = 8,
              progress: bool = True) -> dict:
     """Evaluate ``lab.sae`` on ``texts`` (up to ``max_tokens`` tokens, in windows of ``seq_len``)."""
-    sae = lab._need_sae()
+    sae = lab.need_sae()
     texts = [texts] if isinstance(texts, str) else list(texts)
     if len(texts) < 256:  # a handful of short texts: shrink the window so they fill at least one
         ids = lab.tokenizer(texts, add_special_tokens=False, verbose=False).input_ids

@@ -127,7 +127,7 @@ def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple
         torch.manual_seed(seed)
     sampling = {"do_sample": True, "temperature": float(temperature)} if temperature > 0 else {"do_sample": False}
     steered = any(steer for steer, _ in rows)
-    hook = batch_steering(lab.model, lab._need_sae(), lab.hook, rows, pad) if steered else _nothing()
+    hook = batch_steering(lab.model, lab.need_sae(), lab.hook, rows, pad) if steered else _nothing()
     with model_lock(lab.model), hook:
         lab.model.generate(ids, attention_mask=mask, max_new_tokens=min(max_new_tokens, room), pad_token_id=pad_id,
                            top_p=None, top_k=None, streamer=stream,

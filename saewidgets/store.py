@@ -148,21 +148,13 @@ class FeatureStore:
         self.put(kind, artefact, "computed", save_to=self.cache_folder() if save else None)
         return artefact, "computed"
 
-    def put(self, kind: Kind, artefact, source: str = "computed", save_to: str | Path | None = None) -> None:
+    def put(self, kind: Kind, artefact: Artefact, source: str = "computed", save_to: str | Path | None = None) -> None:
         """Hold ``artefact`` as this SAE's ``kind`` (and write it into ``save_to``, a store folder)."""
         artefact.meta["sae"] = self.fingerprint
         artefact.meta["format"] = kind.format
         if save_to is not None:
             artefact.save(Path(save_to) / kind.file)
         self._held[kind.name] = (self.fingerprint, artefact, source)
-
-    def forget(self, kind: Kind | None = None) -> None:
-        """Drop what is held in memory (all kinds, or one); files stay."""
-        if kind is None:
-            self._held.clear()
-            self._derived.clear()
-        else:
-            self._held.pop(kind.name, None)
 
     # ---- values derived from the weights, memoised
 

@@ -10,7 +10,7 @@
 - the name of a dataset on the Hugging Face Hub (``"owner/name"``), streamed with ``datasets`` when the
   machine has a network; offline, a clear error that names the fix.
 
-``describe(source)`` is a short, stable description (what a resumed run checks it is reading again).
+``open_texts(source)`` also gives a short, stable description (what a resumed run checks it is reading again).
 """
 
 from __future__ import annotations
@@ -31,28 +31,37 @@ class TextSourceError(ValueError):
     """Texts that cannot be read, with the reason and the fix."""
 
 
-def texts(source, text_column: str = "text") -> Iterator[str]:
-    """Every document of ``source`` as a string, streamed."""
+def open_texts(source, text_column: str = "text") -> tuple[str, Iterator[str]]:
+    """``(description, documents)``: what ``source`` is, in a short stable line, and its documents, streamed."""
     if isinstance(source, (str, Path)):
-        files = _files(source)
+        files = _files(source)  # globbed once, for both
         if files is not None:
-            return _from_files(files, text_column)
-        return _from_hub(str(source), text_column)
+            return _describe(source, files), _from_files(files, text_column)
+        return _describe(source, None), _from_hub(str(source), text_column)
     if _is_dataset(source):
-        return _from_dataset(source, text_column)
+        return _describe(source, None), _from_dataset(source, text_column)
     if isinstance(source, Iterable):
-        return _checked(source)
+        return _describe(source, None), _checked(source)
     raise TextSourceError(f"cannot read texts from a {type(source).__name__}: {FIX}.")
 
 
+def texts(source, text_column: str = "text") -> Iterator[str]:
+    """Every document of ``source`` as a string, streamed."""
+    return open_texts(source, text_column)[1]
+
+
 def describe(source) -> str:
+    return _describe(source, _files(source) if isinstance(source, (str, Path)) else None)
+
+
+def _describe(source, files: list[Path] | None) -> str:
+    if files is not None:
+        more = f" (+{len(files) - 3})" if len(files) > 3 else ""
+        return "files: " + ", ".join(str(f) for f in files[:3]) + more
     if isinstance(source, (str, Path)):
-        files = _files(source)
-        if files is not None:
-            return "files: " + ", ".join(str(f) for f in files[:3]) + (f" (+{len(files) - 3})" if len(files) > 3 else "")
         return f"hub dataset: {source}"
     if _is_dataset(source):
-        return f"dataset: {getattr(source, 'info', None) and source.info.dataset_name or type(source).__name__}"
+        return f"dataset: {getattr(getattr(source, 'info', None), 'dataset_name', None) or type(source).__name__}"
     return f"texts: {type(source).__name__}"
 
 

@@ -24,6 +24,7 @@ long each stage took).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -89,7 +90,7 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
     if texts is None:
         source, stream = "corpus at hand", (doc["text"] for doc in available_documents("train"))
     else:
-        source, stream = text_sources.describe(texts), text_sources.texts(texts, text_column)
+        source, stream = text_sources.open_texts(texts, text_column)
     windows = token_windows(ctx.tokenizer, stream, seq_len=config.seq_len)
 
     n_words = explain_mod.N_WORDS
@@ -168,7 +169,7 @@ class _Checkpoint:
         head = [next(windows, None) for _ in range(4)]
         head = [w for w in head if w is not None]
         self.digest = hashlib.sha256(b"".join(w.tobytes() for w in head)).hexdigest()[:16]
-        stream = _chain(head, windows)
+        stream = itertools.chain(head, windows)
         if not resume or not self.path.is_file():
             return stream, 0
         state = torch.load(self.path, weights_only=False)
@@ -201,7 +202,3 @@ class _Checkpoint:
         if self.folder.is_dir() and not any(self.folder.iterdir()):
             self.folder.rmdir()
 
-
-def _chain(head, rest):
-    yield from head
-    yield from rest

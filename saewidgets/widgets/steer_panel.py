@@ -69,7 +69,7 @@ class SteerPanel(anywidget.AnyWidget):
                  max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0, chat: bool = True, **kwargs):
         self._esm = esm("steer_panel")
         self._lab = lab
-        sae = lab._need_sae()
+        sae = lab.need_sae()
         if method not in steering_mod.METHODS:
             raise ValueError(f"unknown steering method {method!r}; use one of {', '.join(steering_mod.METHODS)}.")
         self._lock = threading.Lock()
