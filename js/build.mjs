@@ -1,5 +1,6 @@
 // Bundles every view in src/views/ into ../saewidgets/static/<view>.js: one self-contained ES module
-// per anywidget class, nothing fetched from a CDN at run time.
+// per anywidget class, nothing fetched from a CDN at run time; and src/export_page.ts, the script of a saved
+// HTML page (saewidgets/widgets/export.py), into ../saewidgets/static/export_page.js.
 // Usage: node build.mjs [--watch]   (--watch rebuilds on every save; re-run the notebook cell to see it)
 import * as esbuild from "esbuild";
 import { readdirSync } from "node:fs";
@@ -10,7 +11,11 @@ const views = readdirSync(here("src/views")).filter((f) => f.endsWith(".ts"));
 const watch = process.argv.includes("--watch");
 
 const options = {
-  entryPoints: views.map((f) => here(`src/views/${f}`)),
+  // named entries: every bundle lands flat in static/, whatever folder its source is in
+  entryPoints: Object.fromEntries([
+    ...views.map((f) => [f.replace(/\.ts$/, ""), here(`src/views/${f}`)]),
+    ["export_page", here("src/export_page.ts")],
+  ]),
   outdir: here("../saewidgets/static"),
   bundle: true,
   format: "esm",

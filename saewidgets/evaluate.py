@@ -6,6 +6,12 @@
   ablation: 1 means splicing the SAE in costs nothing, 0 means it is as bad as deleting the stream;
 - ``kl_div``: mean KL(clean || spliced) of the next-token distributions;
 - ``dead_fraction`` / ``dense_fraction``: features that never fire / fire on more than 10% of tokens.
+  Both need enough text to mean anything: a feature of average density fires on l0 / d_sae of the
+  tokens, so in n tokens it is expected ``n · l0 / d_sae`` times and is silent by chance with probability
+  about ``exp(-n · l0 / d_sae)``. Below ``MIN_EXPECTED_FIRINGS`` (10) expected firings, i.e. fewer than
+  ``10 · d_sae / l0`` tokens (2,560 for 16,384 features at L0 64; e^-10 ≈ 0.005% of healthy features
+  look dead there), both are NaN, with a warning and a ``note`` in the result saying why and how many
+  tokens would do (``min_tokens``): 66 tokens would otherwise read "95% dead".
 
 Attention-sink positions (the first token) are left clean in every spliced run and out of every metric:
 the SAE was not trained on them.
@@ -13,6 +19,8 @@ the SAE was not trained on them.
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Iterable
 
 import torch
@@ -24,6 +32,7 @@ from .hooks import capture, edit
 from .corpus import token_windows
 
 DENSE_THRESHOLD = 0.10
+MIN_EXPECTED_FIRINGS = 10  # per feature of average density, before dead/dense shares are reported
 
 
 @torch.no_grad()
@@ -50,9 +59,23 @@ def evaluate(lab, texts: Iterable[str] | str, max_tokens: int = 20_000, seq_len:
     n = totals["tokens"]
     variance = totals["sum_x2"] - (totals["sum_x"] ** 2).sum() / n
     ce_clean, ce_sae, ce_zero = (totals[k] / n for k in ("ce_clean", "ce_sae", "ce_zero"))
+    l0 = totals["active"] / n
+    dead = float((fired == 0).float().mean())
+    dense = float((fired / n > DENSE_THRESHOLD).float().mean())
+    extra = {}
+    min_tokens = min_tokens_for_shares(sae.d_sae, l0)
+    if n < min_tokens:
+        note = (f"dead_fraction and dense_fraction need at least {min_tokens:,} tokens for this SAE "
+                f"({MIN_EXPECTED_FIRINGS} × d_sae {sae.d_sae:,} / L0 {l0:.1f}: a feature of average density "
+                f"would fire {MIN_EXPECTED_FIRINGS} times); {n:,} tokens are too few, so they are NaN. "
+                f"In these {n:,} tokens {int((fired > 0).sum()):,} of {sae.d_sae:,} features fired "
+                f"(not firing in so little text does not make a feature dead).")
+        warnings.warn(note, stacklevel=2)
+        dead = dense = math.nan
+        extra = {"note": note, "min_tokens": min_tokens}
     return {
         "tokens": n,
-        "l0": totals["active"] / n,
+        "l0": l0,
         "fvu": float(totals["sq_err"] / variance),
         "ce_clean": ce_clean,
         "ce_sae": ce_sae,
@@ -60,9 +83,15 @@ def evaluate(lab, texts: Iterable[str] | str, max_tokens: int = 20_000, seq_len:
         "ce_increase": ce_sae - ce_clean,
         "ce_loss_recovered": (ce_zero - ce_sae) / (ce_zero - ce_clean),
         "kl_div": totals["kl"] / n,
-        "dead_fraction": float((fired == 0).float().mean()),
-        "dense_fraction": float((fired / n > DENSE_THRESHOLD).float().mean()),
+        "dead_fraction": dead,
+        "dense_fraction": dense,
+        **extra,
     }
+
+
+def min_tokens_for_shares(d_sae: int, l0: float) -> int:
+    """Tokens in which a feature of average density (l0 / d_sae) is expected to fire MIN_EXPECTED_FIRINGS times."""
+    return math.ceil(MIN_EXPECTED_FIRINGS * d_sae / max(l0, 1e-9)) if l0 > 0 else 0
 
 
 def _evaluate_batch(lab, sae, ids, totals, fired):

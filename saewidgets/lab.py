@@ -13,6 +13,7 @@ import pandas as pd
 import torch
 
 from . import steering as steering_mod
+from .analysis import attribution as attribution_mod
 from .analysis import dashboards as dashboards_mod
 from .analysis import explain as explain_mod
 from .analysis import neighbors as neighbors_mod
@@ -27,7 +28,9 @@ from .models import DEFAULT_MODEL, load_model
 from .paths import DEFAULT_SAE_DIR  # noqa: F401 - public
 from .sae import SAE
 from .tokens import display_token  # noqa: F401 - public since the first release
+from .widgets.attribution import attribution as attribution_view
 from .widgets.explorer import explorer as explorer_view
+from .widgets.export import save_html
 from .widgets.feature_card import feature_card as feature_card_view
 from .widgets.feature_map import feature_map as feature_map_view
 from .widgets.heatmap import heatmap as heatmap_view
@@ -77,9 +80,11 @@ class Lab(Context):
         """Features that separate two sets of texts, ranked by AUROC (and difference of mean activation)."""
         return search_mod.contrast(self, positive_texts, negative_texts, k=k, by=by)
 
-    def neighbors(self, feature: int, k: int = 10) -> pd.DataFrame:
-        """The ``k`` features whose decoder rows are closest in cosine, with their explanations."""
-        return neighbors_mod.neighbors_frame(self, feature, k)
+    def neighbors(self, feature: int, k: int = 10, by: str = "auto") -> pd.DataFrame:
+        """The ``k`` nearest features, with their explanations: ``by="coactivation"`` (fire together in the
+        same contexts, from ``lab.prepare``), ``"decoder"`` (cosine of decoder rows) or ``"auto"`` (the
+        first when the SAE has it)."""
+        return neighbors_mod.neighbors_frame(self, feature, k, by)
 
     def map(self, **kwargs):
         """A 2-D map of every feature (UMAP of decoder directions); hover, click, search, ``map.show(text)``."""
@@ -88,6 +93,26 @@ class Lab(Context):
     def explorer(self, text: str | None = None, *, show_map: bool = True, steer: bool = True):
         """Heatmap, feature card, feature map and steering panel in one, linked by one selected feature."""
         return explorer_view(self, text, show_map=show_map, steer=steer)
+
+    def export_html(self, path, *widgets, text: str | None = None, **kwargs):
+        """One self-contained HTML file that works without a kernel: ``widgets`` on one page, or an explorer of
+        ``text`` when none are given (``saewidgets/widgets/export.py``; ``title``, ``features`` as there)."""
+        return save_html(list(widgets) or explorer_view(self, text), path, **kwargs)
+
+    # ---- why did it say that? (saewidgets.analysis.attribution, widgets.attribution)
+
+    def attribute(self, prompt: str, target=None, *, method: str = "logprob", positions=None, reply=None,
+                  reply_index=None, top: int | None = None, chat: bool | None = None) -> pd.DataFrame:
+        """Which SAE features pushed ``target`` (default: the top next-token prediction) up or down: a DataFrame
+        of position, token, feature (-1: the SAE error), activation, attribution (activation × gradient),
+        explanation, sorted by |attribution|. See ``saewidgets.analysis.attribution.attribute``."""
+        return attribution_mod.attribute(self, prompt, target, method=method, positions=positions, reply=reply,
+                                         reply_index=reply_index, top=top, chat=chat)
+
+    def attribution(self, prompt: str, **kwargs):
+        """The attribution view: the prompt and the model's reply as tokens; click a token to see the features
+        that pushed it up and down, open a feature's card, ablate or steer it and see the probability change."""
+        return attribution_view(self, prompt, **kwargs)
 
     # ---- generation and steering
 

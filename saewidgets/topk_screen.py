@@ -9,7 +9,8 @@ within ``delta_j`` of the approximate one, so the true k-th largest value lies b
 ``approx - delta`` and of ``approx + delta``. A feature above the upper one is in the top k; below the
 lower one, it is not; only a feature inside that narrow band needs the fp32 encoder.
 
-Three cheaper products, whichever is fastest on this CPU (a probe times them once):
+Three cheaper products, whichever is fastest on this CPU (a probe times once those the CPU computes in
+hardware, by the flags it reports; an emulated half product can be 100x slower than fp32, so it is never run):
 
 - int8 (``torch._int_mm``, 4x fewer bytes): x is rounded per row to ``s_x q_x`` and each encoder column
   to ``s_j q_j``; the integer product is exact (int32), so with the rounding errors ``e_x = x - s_x q_x``
@@ -24,7 +25,9 @@ Where no product is exact enough or faster than fp32, the screen is off and the 
 
 from __future__ import annotations
 
+import functools
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -118,6 +121,41 @@ def prepare(W_t: torch.Tensor, kind, b: torch.Tensor | None = None) -> dict[str,
     return {"q": q.to(torch.int8), "scale": scale.T.contiguous(), "rows": rows, "floor": floor, "b": b}
 
 
+# The CPU flags (Linux /proc/cpuinfo: x86 "flags", Arm "Features") saying a kind's products run in hardware.
+_NATIVE_FLAGS = {
+    torch.bfloat16: {"avx512_bf16", "amx_bf16", "bf16"},
+    torch.float16: {"avx512_fp16", "amx_fp16", "fphp", "asimdhp"},
+    INT8: {"avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm"},
+}
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The feature flags the CPU reports (empty where there is no /proc/cpuinfo: macOS, Windows)."""
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return frozenset()
+    flags: set[str] = set()
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() in ("flags", "Features"):
+            flags.update(value.split())
+    return frozenset(flags)
+
+
+def native_on_cpu(kind) -> bool:
+    """Does this CPU say it computes ``kind`` (INT8, bf16, fp16) products in hardware? No timing, no cost.
+
+    Where the CPU reports nothing, only INT8 counts: its products are integer SIMD everywhere, while
+    emulated half products are the ones that cost 100x (13.9 s of probing on an AMD EPYC without bf16).
+    """
+    flags = cpu_flags()
+    if not flags:
+        return kind == INT8
+    return bool(flags & _NATIVE_FLAGS[kind])
+
+
 def screen_kind(several_rows: bool):
     """The cheap kind that is exact enough and fastest here (INT8, a half dtype), or None (checked once)."""
     if several_rows not in _CHOICE:
@@ -132,6 +170,8 @@ def _probe(rows: int):
     exact = x.double() @ W_t.double().T
     timings = {"fp32": _time(lambda: F.linear(x, W_t))}
     for kind in _KINDS:
+        if not native_on_cpu(kind):
+            continue
         try:
             if not _kernel_is_exact_enough(kind):
                 continue

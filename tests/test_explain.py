@@ -78,12 +78,18 @@ def test_metrics_columns(tiny_lab):
 
 def test_neighbors_frame(tiny_lab):
     df = tiny_lab.neighbors(3, k=6)
-    assert list(df.columns[:2]) == ["feature", "cosine"] and len(df) == 6 and 3 not in set(df.feature)
+    assert df.attrs["by"] == "decoder"  # no co-activation counts without lab.prepare: "auto" falls back
+    assert {"feature", "cosine", "similarity", "density"} <= set(df.columns) and len(df) == 6 and 3 not in set(df.feature)
+    assert np.allclose(df.similarity, df.cosine, atol=1e-6)
     assert df.cosine.is_monotonic_decreasing and "explanation" in df
     unit = tiny_lab.sae.W_dec / tiny_lab.sae.W_dec.norm(dim=1, keepdim=True)
     assert df.cosine[0] == pytest.approx(float(unit[3] @ unit[int(df.feature[0])]), abs=1e-5)
     with pytest.raises(IndexError, match="out of range"):
         tiny_lab.neighbors(128)
+    with pytest.raises(ValueError, match="lab.prepare"):
+        tiny_lab.neighbors(3, by="coactivation")
+    with pytest.raises(ValueError, match="by must be one of"):
+        tiny_lab.neighbors(3, by="cosine")
 
 
 def test_map_layout_pca_and_kmeans(tiny_lab, capsys):

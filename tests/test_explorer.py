@@ -32,6 +32,25 @@ def test_show_keeps_the_selection_and_steer_adds_a_slider(explorer):
     assert 6 in explorer.panel.strengths
 
 
+def test_steer_button_adds_reveals_the_panel_and_generates_in_that_order(explorer):
+    """*Steer #N* sits far above its panel: it adds the slider, asks the view to scroll to the panel, and starts a
+    generation (a slider alone changed nothing on screen)."""
+    events = []
+    panel = explorer.panel
+    panel.observe(lambda c: events.append(("slider", [r["feature"] for r in c["new"]])), names="steer")
+    panel.observe(lambda c: events.append(("result", c["new"].get("status"))), names="result")
+    sent = []
+    panel.send = lambda msg, buffers=None: (sent.append(msg), events.append(("send", msg["type"])))
+    explorer.feature = 6
+    assert explorer.steer_button.description == "Steer #6"
+    explorer.steer_button.click()
+    result = panel.wait(120)
+    assert sent == [{"type": "reveal", "feature": 6}]
+    assert events[:3] == [("slider", [6]), ("send", "reveal"), ("result", "running")]
+    assert result["status"] == "done" and any("#6" in c["label"] for c in result["columns"])
+    assert "Text to analyse" in explorer.text_label.value
+
+
 def test_out_of_range_selection_is_refused(explorer):
     with pytest.raises(FeatureIndexError):
         explorer.feature = 10**6

@@ -45,6 +45,18 @@ def test_search_request_from_the_view_answers_with_its_id(fmap):
     assert len(codecs.decode(fmap.matches["ids"])) == 0
 
 
+def test_search_sends_each_matchs_density_and_the_box_suggests_a_word(fmap, tiny_lab):
+    """The view lists matches and sets dense ones apart: each match's firing density travels with it."""
+    fmap.search("bridge")
+    ids = codecs.decode(fmap.matches["ids"])
+    dens = codecs.decode(fmap.matches["density"])
+    freq = np.asarray(tiny_lab.stats["frequency"], dtype=np.float32)
+    np.testing.assert_allclose(dens, freq[ids])
+    assert fmap.search_hint == "music"
+    fmap.feature = 4
+    assert fmap.neighbors["by"] == "decoder"
+
+
 def test_show_colours_by_activation(fmap, tiny_lab):
     fmap.show("hello world")
     assert fmap.colour_by == "activation"

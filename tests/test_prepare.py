@@ -18,6 +18,7 @@ import pytest
 import torch
 
 import saewidgets as sw
+from saewidgets.analysis import coactivation as coact_mod
 from saewidgets.analysis import dashboards as dash
 from saewidgets.analysis import explain as explain_mod
 from saewidgets.analysis import feature_map as fmap_mod
@@ -81,6 +82,39 @@ def test_prepare_writes_one_folder_with_every_artefact(own):
     # the statistics of the pass became the SAE's (steering units, heatmap colours)
     assert set(lab.sae.stats) == {"max_activation", "frequency", "mean_activation"}
     assert "probe_features" in explain_mod.Explanations.load(out / "explanations.npz").arrays  # search table
+
+
+def test_prepare_gathers_what_fires_together(own):
+    """Co-activation neighbours, context words and explanation qualities come out of the same pass."""
+    lab, out, _, _ = own
+    fp = lab.store.fingerprint
+    assert {"coactivation.npz", "feature_map_coactivation.npz"} <= {p.name for p in out.iterdir()}
+    assert coact_mod.CoactivationNeighbors.header(out / "coactivation.npz")["sae"] == fp
+    table = coact_mod.CoactivationNeighbors.load(out / "coactivation.npz")
+    assert table.ids.shape == (64, min(coact_mod.TOP, 63))
+    alive = np.nonzero(lab.sae.stats["frequency"].numpy() > 0)[0]
+    f = int(alive[0])
+    ids, sims = table.of(f, 10)
+    assert len(ids) and f not in ids and np.all(np.diff(sims) <= 1e-6) and np.all((sims > 0) & (sims <= 1))
+    ex = explain_mod.Explanations.load(out / "explanations.npz")
+    assert {"context_ids", "context_scores", "context_word_features", "quality"} <= set(ex.arrays)
+    assert ex.arrays["quality"].shape == (64, len(explain_mod.METHODS))
+    # (the tiny byte-level tokenizer has no vocabulary word as one token, so its context lists stay empty;
+    # tests/test_cooccurrence.py checks the counts on a tiny model with single-letter words)
+    assert all(w in ex.words for g in alive for w in ex.context_words(int(g)))
+    stop = explain_mod.function_words(ex.words)
+    assert not any(w in {x for x, s in zip(ex.words, stop) if s} for g in alive for w in ex.context_words(int(g)))
+    df = lab.neighbors(f, k=5, by="coactivation")
+    assert df.attrs["by"] == "coactivation" and df.feature.tolist() == ids[:5].tolist()
+    both = lab.neighbors(f, k=5)
+    assert both.attrs["by"] == "both"  # "auto" uses the co-activation counts when there are some
+    # "both" ranks by phi + half the cosine: check the order from the two tables themselves
+    phi = dict(zip(*table.of(f, coact_mod.TOP)))
+    expected = [max(phi.get(g, 0.0), 0.0) + 0.5 * max(c, 0.0) for g, c in zip(both.feature, both.cosine)]
+    assert np.allclose(both.similarity, expected, atol=1e-5) and list(both.similarity) == sorted(both.similarity, reverse=True)
+    assert lab.neighbors(f, k=5, by="decoder").attrs["by"] == "decoder"
+    coact_map = lab.map(by="coactivation").map.layout_data
+    assert coact_map.meta["by"] == "coactivation" and coact_map.xy.shape == (64, 2)
 
 
 def test_every_view_is_served_from_the_store(own):

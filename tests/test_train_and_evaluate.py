@@ -161,6 +161,18 @@ def test_evaluate_on_a_perfect_sae(tiny_model_dir):
 def test_evaluate_on_a_random_sae_is_worse(tiny_lab):
     m = sw.evaluate(tiny_lab, TEXTS[:40], max_tokens=2000, seq_len=32, progress=False)
     assert m["fvu"] > 0.1 and m["ce_loss_recovered"] < 0.999 and m["l0"] <= 8
+    assert "note" not in m and 0 <= m["dead_fraction"] <= 1  # 800 tokens ≥ 10 × 128 / 8: shares reported
+
+
+def test_evaluate_on_too_short_a_text_says_so_instead_of_a_dead_share(tiny_lab):
+    """Three words: each of 128 features is expected to fire 8/128 × a few times, so 'never fired' means nothing."""
+    from saewidgets.evaluate import min_tokens_for_shares
+    with pytest.warns(UserWarning, match="too few"):
+        m = sw.evaluate(tiny_lab, ["a short text", "and another"], progress=False)
+    assert m["tokens"] < m["min_tokens"] == min_tokens_for_shares(128, m["l0"]) == int(np.ceil(10 * 128 / m["l0"]))
+    assert np.isnan(m["dead_fraction"]) and np.isnan(m["dense_fraction"])
+    assert "dead_fraction" in m["note"] and f"{m['min_tokens']:,} tokens" in m["note"]
+    assert np.isfinite(m["fvu"]) and np.isfinite(m["l0"])  # the other metrics stay
 
 
 def test_disk_full_while_caching_is_a_clear_error(tiny_lab, tmp_path, monkeypatch):

@@ -12,7 +12,7 @@ from ipywidgets.widgets.widget import _remove_buffers
 
 from saewidgets.lab import Lab
 from saewidgets.widgets import FeatureIndexError, Heatmap, bundle, codecs, heatmap
-from saewidgets.widgets.heatmap import SINK, SPECIAL
+from saewidgets.widgets.heatmap import SINK, SPECIAL, encode_prompt
 
 from conftest import random_sae
 
@@ -73,6 +73,18 @@ def test_heatmap_sends_tokens_flags_and_top_features(tiny_lab):
     np.testing.assert_array_equal(codecs.decode(w.scale["ids"]), np.unique(ids[ids >= 0]))
     np.testing.assert_allclose(codecs.decode(w.scale["values"]), 2.0)
     assert w.feature_values == {"feature": None, "columns": []}
+
+
+def test_heatmap_sends_the_density_of_the_features_shown(tiny_lab):
+    """The view ranks dense features (firing on > 10% of tokens) after the rest: it needs each one's density."""
+    freq = torch.linspace(0, 0.5, tiny_lab.sae.d_sae)
+    w = Heatmap([encode_prompt(tiny_lab, TEXT)], tiny_lab.sae.d_sae, max_activation=torch.full_like(freq, 2.0),
+                frequency=freq)
+    ids = codecs.decode(w.scale["ids"])
+    np.testing.assert_allclose(codecs.decode(w.scale["density"]), freq.numpy()[ids], rtol=1e-6)
+    w.feature = int(ids[0])
+    assert len(codecs.decode(w.scale["density"])) == len(codecs.decode(w.scale["ids"]))
+    assert "density" in heatmap(tiny_lab, TEXT).scale  # lab.heatmap passes the SAE's frequency statistics
 
 
 def test_state_travels_as_binary_buffers(tiny_lab):

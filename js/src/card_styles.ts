@@ -9,6 +9,16 @@ export const cardCss = String.raw`
 .saew-card-head .saew-hm-pick { margin-left: auto; }
 .saew-card-expl { display: flex; flex-wrap: wrap; align-items: center; gap: 4px 6px; }
 .saew-card-expl-kind { color: var(--saew-muted); margin-right: 2px; }
+.saew-card-expls { display: flex; flex-direction: column; gap: 2px; }
+.saew-expl-best .saew-card-words { font-weight: 600; }
+.saew-expl-alt { font-size: 0.92em; }
+.saew-expl-alt .saew-card-words { color: var(--saew-muted); }
+.saew-expl-unclear { color: var(--saew-warn); }
+.saew-expl-guess { color: var(--saew-muted); font-weight: 400; }
+.saew-expl-quality {
+  font-size: 0.85em; color: var(--saew-muted); border: 1px solid var(--saew-border); border-radius: 8px; padding: 0 6px;
+  font-variant-numeric: tabular-nums;
+}
 .saew-card-stats { display: flex; flex-wrap: wrap; gap: 4px 18px; color: var(--saew-muted); }
 .saew-card-stats b { color: var(--saew-fg); font-weight: 600; font-variant-numeric: tabular-nums; }
 .saew-card-body { display: flex; flex-direction: column; gap: 12px; }
@@ -45,6 +55,8 @@ export const cardCss = String.raw`
 .saew-nb-id { font-family: var(--saew-mono); }
 .saew-nb-cos { font-variant-numeric: tabular-nums; color: var(--saew-muted); text-align: right; }
 .saew-nb-expl { color: var(--saew-muted); overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
+.saew-nb-density { color: var(--saew-faint); font-variant-numeric: tabular-nums; }
+.saew-nb.saew-dense .saew-nb-id { color: var(--saew-muted); }
 
 .saew-card-section-head { display: flex; flex-wrap: wrap; align-items: center; gap: 6px 14px; margin-bottom: 4px; }
 .saew-card-section-head h4 { margin: 0; }
@@ -60,10 +72,13 @@ export const cardCss = String.raw`
   font-family: var(--saew-ui-font); font-size: 0.85em; color: var(--saew-muted); font-variant-numeric: tabular-nums;
   text-align: right; padding-right: 8px;
 }
-/* right-aligned in a flex box, a too-long line overflows (and is clipped) on the left */
-.saew-ex-before { display: flex; justify-content: flex-end; overflow: hidden; min-width: 0; }
-.saew-ex-after { display: flex; justify-content: flex-start; overflow: hidden; min-width: 0; }
+/* right-aligned in a flex box, a too-long line overflows (and is clipped) on the left: the nearest context
+   stays; the context after the token wraps inside its column, so nothing is cut off at the card's right edge */
+.saew-ex-before { display: flex; justify-content: flex-end; overflow: hidden; min-width: 0; align-self: start; }
+.saew-ex-after { display: flex; justify-content: flex-start; min-width: 0; align-self: start; }
 .saew-ex-line { white-space: pre; flex: none; }
+.saew-ex-after .saew-ex-line { white-space: pre-wrap; overflow-wrap: anywhere; flex: 1 1 auto; min-width: 0; }
+.saew-ex-center, .saew-ex-value { align-self: start; }
 .saew-ex-center .saew-ex-tok { outline: 2px solid var(--saew-fg); outline-offset: -1px; font-weight: 600; white-space: pre; }
 .saew-ex-tok { border-radius: 2px; padding: 1px 0; box-shadow: inset -1px 0 0 var(--saew-bg); }
 .saew-ex-tok.saew-special { font-family: var(--saew-mono); font-size: 0.8em; border: 1px dashed var(--saew-faint); padding: 0 2px; }

@@ -7,6 +7,14 @@ export interface FeatureRow {
   value: number; // raw activation
   t: number; // activation ÷ the feature's max, for the bar
   explanation?: string;
+  density?: number; // share of tokens on which the feature fires (when the SAE's statistics have it)
+  dense?: boolean; // fires on most tokens: shown apart, muted
+}
+
+/** "34%", "0.12%": a density for people. */
+export function formatShare(p: number): string {
+  if (!(p > 0)) return "0%";
+  return p >= 0.01 ? `${(p * 100).toFixed(p >= 0.1 ? 0 : 1)}%` : `${(p * 100).toPrecision(2)}%`;
 }
 
 export function formatValue(v: number): string {
@@ -41,8 +49,10 @@ export function featureList(
     }
     item.dataset.feature = String(row.feature);
     if (row.feature === options.selected) item.classList.add("saew-selected");
+    if (row.dense) item.classList.add("saew-dense");
     const bar = document.createElement("span");
     bar.className = "saew-feat-bar";
+    bar.title = `activation ${formatValue(row.value)} = ${Math.round(row.t * 100)}% of feature #${row.feature}'s maximum`;
     const fill = document.createElement("span");
     fill.style.width = `${Math.round(Math.min(1, Math.max(0, row.t)) * 100)}%`;
     fill.style.background = scale.swatch(Math.max(row.t, 0.02))?.background ?? "";
@@ -53,6 +63,11 @@ export function featureList(
       cell("saew-feat-value", formatValue(row.value)),
       cell("saew-feat-expl", row.explanation ?? ""),
     );
+    if (row.density !== undefined) {
+      const d = cell("saew-feat-density", row.dense ? `dense: fires on ${formatShare(row.density)}` : formatShare(row.density));
+      d.title = "density: share of tokens on which the feature fires";
+      item.lastElementChild!.prepend(d);
+    }
     list.append(item);
   }
   return list;

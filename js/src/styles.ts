@@ -1,17 +1,18 @@
-// Styles shared by the views. Colours come from JupyterLab's --jp-* variables (so dark themes work),
-// with light fallbacks for other front-ends. Injected as a <style> inside each view's element.
+// Styles shared by the views. Colours come from JupyterLab's --jp-* variables (Lab and Notebook 7, so their
+// dark themes work), then VS Code's --vscode-* variables, then fallbacks of our own, light or dark by
+// prefers-color-scheme (Colab, exported HTML, any plain page). Injected as a <style> inside each view's element.
 export const css = String.raw`
 .saew-root, .saew-tooltip {
-  --saew-fg: var(--jp-ui-font-color1, #1f1f1f);
-  --saew-muted: var(--jp-ui-font-color2, #616161);
-  --saew-faint: var(--jp-ui-font-color3, #9e9e9e);
-  --saew-bg: var(--jp-layout-color0, #fff);
-  --saew-panel: var(--jp-layout-color1, #fff);
-  --saew-subtle: var(--jp-layout-color2, #eeeeee);
-  --saew-border: var(--jp-border-color2, #e0e0e0);
-  --saew-accent: var(--jp-brand-color1, #1976d2);
-  --saew-error: var(--jp-error-color1, #d32f2f);
-  --saew-warn: var(--jp-warn-color1, #f57c00);
+  --saew-fg: var(--jp-ui-font-color1, var(--vscode-editor-foreground, #1f1f1f));
+  --saew-muted: var(--jp-ui-font-color2, var(--vscode-descriptionForeground, #616161));
+  --saew-faint: var(--jp-ui-font-color3, var(--vscode-disabledForeground, #9e9e9e));
+  --saew-bg: var(--jp-layout-color0, var(--vscode-editor-background, #fff));
+  --saew-panel: var(--jp-layout-color1, var(--vscode-editorWidget-background, #fff));
+  --saew-subtle: var(--jp-layout-color2, var(--vscode-editor-inactiveSelectionBackground, #eeeeee));
+  --saew-border: var(--jp-border-color2, var(--vscode-editorWidget-border, #e0e0e0));
+  --saew-accent: var(--jp-brand-color1, var(--vscode-focusBorder, #1976d2));
+  --saew-error: var(--jp-error-color1, var(--vscode-errorForeground, #d32f2f));
+  --saew-warn: var(--jp-warn-color1, var(--vscode-editorWarning-foreground, #f57c00));
   --saew-ui-font: var(--jp-ui-font-family, system-ui, -apple-system, "Segoe UI", sans-serif);
   --saew-text-font: var(--jp-content-font-family, system-ui, -apple-system, "Segoe UI", sans-serif);
   --saew-mono: var(--jp-code-font-family, ui-monospace, "DejaVu Sans Mono", monospace);
@@ -20,6 +21,21 @@ export const css = String.raw`
   color: var(--saew-fg);
 }
 .saew-root { box-sizing: border-box; width: 100%; min-width: 0; padding: 4px 0; }
+@media (prefers-color-scheme: dark) {
+  /* the same chain, with dark fallbacks: readable where the page defines neither --jp-* nor --vscode-* */
+  .saew-root, .saew-tooltip {
+    --saew-fg: var(--jp-ui-font-color1, var(--vscode-editor-foreground, #e6e6e6));
+    --saew-muted: var(--jp-ui-font-color2, var(--vscode-descriptionForeground, #b0b0b0));
+    --saew-faint: var(--jp-ui-font-color3, var(--vscode-disabledForeground, #808080));
+    --saew-bg: var(--jp-layout-color0, var(--vscode-editor-background, #1e1e1e));
+    --saew-panel: var(--jp-layout-color1, var(--vscode-editorWidget-background, #252526));
+    --saew-subtle: var(--jp-layout-color2, var(--vscode-editor-inactiveSelectionBackground, #333333));
+    --saew-border: var(--jp-border-color2, var(--vscode-editorWidget-border, #4a4a4a));
+    --saew-accent: var(--jp-brand-color1, var(--vscode-focusBorder, #64b5f6));
+    --saew-error: var(--jp-error-color1, var(--vscode-errorForeground, #ef9a9a));
+    --saew-warn: var(--jp-warn-color1, var(--vscode-editorWarning-foreground, #ffb74d));
+  }
+}
 .saew-root *, .saew-tooltip * { box-sizing: border-box; }
 .saew-root button, .saew-root input { font: inherit; color: inherit; }
 

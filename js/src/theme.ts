@@ -18,10 +18,19 @@ export function isDark(el: HTMLElement): boolean {
   return typeof matchMedia === "function" && matchMedia("(prefers-color-scheme: dark)").matches;
 }
 
-/** Calls `onChange` when the JupyterLab theme switches; returns the function that stops watching. */
+/** Calls `onChange` when the JupyterLab theme or the OS colour scheme switches (VS Code, Colab and plain pages
+ * follow the latter); returns the function that stops watching. */
 export function watchTheme(onChange: () => void): () => void {
-  if (!document.body || typeof MutationObserver === "undefined") return () => {};
-  const observer = new MutationObserver(onChange);
-  observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
-  return () => observer.disconnect();
+  const stops: (() => void)[] = [];
+  if (document.body && typeof MutationObserver !== "undefined") {
+    const observer = new MutationObserver(onChange);
+    observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"] });
+    stops.push(() => observer.disconnect());
+  }
+  const scheme = typeof matchMedia === "function" ? matchMedia("(prefers-color-scheme: dark)") : null;
+  if (scheme && typeof scheme.addEventListener === "function") {
+    scheme.addEventListener("change", onChange);
+    stops.push(() => scheme.removeEventListener("change", onChange));
+  }
+  return () => stops.forEach((stop) => stop());
 }

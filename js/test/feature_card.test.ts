@@ -2,7 +2,9 @@ import { afterEach, describe, expect, it } from "vitest";
 import { ColourScale } from "../src/colour";
 import { exampleList, loadExamples, type ExamplesPayload } from "../src/examples";
 import { histogram } from "../src/histogram";
-import { render, type CardPayload, type FeatureCardState } from "../src/views/feature_card";
+// Views export only anywidget's documented `export default { render }`; the tests take render from it.
+import view, { type CardPayload, type FeatureCardState } from "../src/views/feature_card";
+const { render } = view;
 import { FakeModel, payload } from "./helpers";
 
 const W = 4;
@@ -128,6 +130,99 @@ describe("feature card view", () => {
     const error = el.querySelector<HTMLElement>(".saew-hm-error")!;
     expect(error.hidden).toBe(false);
     expect(error.textContent).toContain("out of range");
+  });
+
+  it("labels the logit-lens columns and says what the histogram's bars and colours measure", () => {
+    const { el } = mount();
+    const heads = Array.from(el.querySelectorAll<HTMLElement>(".saew-logits-head"));
+    expect(heads.map((h) => h.textContent)).toEqual(["raises ↑", "lowers ↓"]);
+    expect(heads[0].title).toMatch(/next tokens whose logits its decoder direction raises most \(W_dec · W_U/);
+    expect(el.textContent).toContain("Logit lens: next-token logits");
+    expect(el.textContent).toContain("colour = activation ÷ the feature's max");
+  });
+
+  it("an old payload: top tokens are the explanation, the vocabulary words only a labelled alternative", () => {
+    const c = card();
+    c.explanation.words = ["stock", "actually"];
+    const { el } = mount(state({ card: c }));
+    const best = el.querySelector<HTMLElement>(".saew-expl-best")!;
+    expect(best.textContent).toContain("top tokens:");
+    const alt = el.querySelector<HTMLElement>(".saew-expl-alt")!;
+    expect(alt.textContent).toBe("alternative, vocabulary words (embedding MI):stock, actually");
+    expect(el.textContent).not.toContain("writes words");
+  });
+
+  it("a new payload: the best explanation first under its method's label with its quality, alternatives muted", () => {
+    const c = card();
+    Object.assign(c.explanation, {
+      method: "context", label: "context words (MI)", words: ["ocean", "sea", "<b>waves</b>"], quality: 0.8234, unclear: false,
+      alternatives: [{ method: "vocabulary", label: "vocabulary words (embedding MI)", words: ["stock", "right"], quality: 0.51 },
+        { method: "tokens", label: "top tokens", words: [" Bridge"], quality: null }],
+    });
+    const { el } = mount(state({ card: c }));
+    const lines = Array.from(el.querySelectorAll<HTMLElement>(".saew-card-expls > .saew-card-expl"));
+    expect(lines.map((l) => l.dataset.method)).toEqual(["context", "vocabulary", "tokens"]);
+    expect(lines[0].classList.contains("saew-expl-best")).toBe(true);
+    expect(lines[0].textContent).toBe("context words (MI):ocean, sea, <b>waves</b>detects 0.82");
+    expect(el.querySelector(".saew-card-expls b")).toBeNull(); // words are text
+    expect(lines[1].classList.contains("saew-expl-alt")).toBe(true);
+    expect(lines[1].textContent).toBe("vocabulary words (embedding MI):stock, rightdetects 0.51");
+    expect(lines[2].textContent).toBe("top tokens:·Bridge".replace("·", " "));
+  });
+
+  it("an unclear explanation says so instead of confident words, its best guess and the alternatives muted", () => {
+    const c = card();
+    Object.assign(c.explanation, {
+      method: "unclear", label: "unclear", words: ["stock", "actually"], quality: 0.53, unclear: true,
+      alternatives: [{ method: "tokens", label: "top tokens", words: [" the"], quality: 0.5 }],
+    });
+    const { el } = mount(state({ card: c }));
+    const lines = Array.from(el.querySelectorAll<HTMLElement>(".saew-card-expls > .saew-card-expl"));
+    expect(lines[0].querySelector(".saew-expl-unclear")!.textContent).toBe("unclear");
+    expect(lines[0].querySelector(".saew-expl-guess")!.textContent).toBe("(best guess: stock, actually)");
+    expect(lines[0].querySelector(".saew-expl-best, .saew-card-words:not(.saew-expl-guess)")).toBeNull();
+    expect(lines[0].textContent).toContain("detects 0.53");
+    expect(lines.slice(1).map((l) => l.classList.contains("saew-expl-alt"))).toEqual([true]);
+  });
+
+  it("top tokens as the best method show as chips with their mean activations", () => {
+    const c = card();
+    Object.assign(c.explanation, { method: "tokens", label: "top tokens", words: ["Bridge", "bridge"], quality: 0.7, alternatives: [] });
+    const { el } = mount(state({ card: c }));
+    const chips = Array.from(el.querySelectorAll<HTMLElement>(".saew-expl-best .saew-chip"));
+    expect(chips.map((x) => x.textContent)).toEqual(["·Bridge", "·bridge"]);
+    expect(chips[0].title).toBe("mean activation 3.50");
+  });
+
+  it("shows the default neighbour list first and the other where it differs, each titled by its measure", () => {
+    const c = card();
+    c.neighbors_by = {
+      decoder: [{ feature: 12, similarity: 0.61, explanation: "buf, Buf", density: 0.001 }],
+      coactivation: [{ feature: 30, similarity: 0.4, explanation: "sea, waves", density: 0.3 }, { feature: 31, similarity: 0.2, explanation: "beach" }],
+    };
+    c.neighbors_default = "coactivation";
+    const { el, model } = mount(state({ card: c }));
+    const panels = Array.from(el.querySelectorAll<HTMLElement>(".saew-nb-panel"));
+    expect(panels.map((p) => p.dataset.by)).toEqual(["coactivation", "decoder"]);
+    expect(panels[0].querySelector("h4")!.textContent).toBe("Neighbours: fire together (co-activation)");
+    expect(panels[1].querySelector("h4")!.textContent).toBe("Neighbours: similar direction (decoder cosine)");
+    const dense = panels[0].querySelector<HTMLElement>('button.saew-nb[data-feature="30"]')!;
+    expect(dense.classList.contains("saew-dense")).toBe(true);
+    expect(dense.textContent).toContain("dense 30.0% · sea, waves");
+    expect(panels[0].querySelector<HTMLElement>('button.saew-nb[data-feature="31"]')!.title).not.toContain("dense");
+    panels[1].querySelector<HTMLButtonElement>('button.saew-nb[data-feature="12"]')!.click();
+    expect(model.saved.at(-1)).toMatchObject({ feature: 12 });
+    // the same features in both lists: one panel
+    c.neighbors_by.decoder = [c.neighbors_by.coactivation[1], c.neighbors_by.coactivation[0]];
+    const same = mount(state({ card: c }));
+    expect(same.el.querySelectorAll(".saew-nb-panel").length).toBe(1);
+  });
+
+  it("wraps an example's context after its token instead of clipping it at the right edge", () => {
+    const { el } = mount();
+    const css = el.querySelector("style")!.textContent!;
+    expect(css).toMatch(/\.saew-ex-after \.saew-ex-line \{ white-space: pre-wrap/);
+    expect(css).not.toMatch(/\.saew-ex-after \{[^}]*overflow: hidden/);
   });
 
   it("cleans up its listeners", () => {

@@ -1,5 +1,7 @@
 import { afterEach, describe, expect, it } from "vitest";
-import { render, type HeatmapState } from "../src/views/heatmap";
+// Views export only anywidget's documented `export default { render }`; the tests take render from it.
+import view, { BAR_CAPTION, type HeatmapState } from "../src/views/heatmap";
+const { render } = view;
 import { FakeModel, payload } from "./helpers";
 
 const K = 2;
@@ -130,6 +132,33 @@ describe("heatmap view", () => {
   it("says when colours are scaled within the text", () => {
     const { el } = mount(state({ scale: { source: "text" } }));
     expect(el.querySelector(".saew-hm-note")!.textContent).toMatch(/no activation statistics/);
+  });
+
+  it("ranks a dense feature after a rare one, set apart with its density; colours skip it; bars say what they measure", () => {
+    // feature 5 fires on 60% of tokens (dense), feature 9 on 0.2%; on "Hello" 5 is the stronger of the two
+    const dense = state({
+      scale: { ids: payload("int32", [2], [5, 9]), values: payload("float32", [2], [4, 4]),
+        density: payload("float32", [2], [0.6, 0.002]), source: "stats" },
+    });
+    const { el, tokens } = mount(dense);
+    tokens()[1].dispatchEvent(new MouseEvent("mouseover", { bubbles: true }));
+    const tip = document.querySelector<HTMLElement>(".saew-tooltip")!;
+    const order = Array.from(tip.querySelectorAll<HTMLElement>(".saew-feat")).map((r) => r.dataset.feature);
+    expect(order).toEqual(["9", "5"]);
+    const denseRow = tip.querySelector<HTMLElement>('.saew-feat[data-feature="5"]')!;
+    expect(denseRow.classList.contains("saew-dense")).toBe(true);
+    expect(denseRow.textContent).toContain("dense: fires on 60%");
+    expect(tip.querySelector(".saew-feats-group")!.textContent).toMatch(/fire on most tokens/);
+    expect(tip.querySelector(".saew-feats-caption")!.textContent).toBe(BAR_CAPTION);
+    expect(tip.querySelector<HTMLElement>('.saew-feat[data-feature="9"] .saew-feat-bar')!.title).toMatch(/25% of feature #9's maximum/);
+    // "Hello" is coloured by #9 (1 of 4: a light colour), not by the dense #5 (2 of 4)
+    const plain = mount();
+    expect(tokens()[1].style.backgroundColor).not.toBe(plain.tokens()[1].style.backgroundColor);
+    expect(el.querySelector(".saew-hm-bar")!.textContent).toContain("colour = each token's strongest non-dense feature's activation ÷ its max");
+    tokens()[1].click(); // the pinned list too
+    const pinned = Array.from(el.querySelectorAll<HTMLElement>(".saew-hm-pinned button.saew-feat")).map((b) => b.dataset.feature);
+    expect(pinned).toEqual(["9", "5"]);
+    expect(el.querySelector(".saew-hm-pinned .saew-feats-caption")).not.toBeNull();
   });
 
   it("cleans up its listeners and tooltip", () => {

@@ -50,6 +50,11 @@ export class FakeModel<T extends Record<string, any>> {
 
   send(): void {}
 
+  /** What Python's ``widget.send(msg)`` does: a custom message to the view. */
+  custom(msg: unknown): void {
+    for (const handler of this.handlers.get("msg:custom") ?? []) handler(msg);
+  }
+
   widget_manager = { get_model: () => Promise.reject(new Error("not in tests")) };
 
   private emit(name: string): void {

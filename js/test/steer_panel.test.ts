@@ -1,5 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { DEBOUNCE_MS, formatStrength, render, type SteerPanelState } from "../src/views/steer_panel";
+// Views export only anywidget's documented `export default { render }`; the tests take render from it.
+import view, { DEBOUNCE_MS, formatStrength, PROMPT_LABEL, type SteerPanelState } from "../src/views/steer_panel";
+const { render } = view;
 import { FakeModel } from "./helpers";
 
 const spec = { min: -20, max: 20, step: 0.5, default: 4, unit: "× max act", sweep: [1, 2, 4, 8] };
@@ -37,6 +39,21 @@ afterEach(() => {
 });
 
 describe("steering panel view", () => {
+  it("labels its prompt box; a reveal from Python scrolls the panel into view and flashes the feature's row", () => {
+    const { el, model } = mount();
+    expect(el.querySelector(".saew-st-prompt-label")!.textContent).toBe(PROMPT_LABEL);
+    const scrolled: Element[] = [];
+    const spy = vi.fn(function (this: Element) { scrolled.push(this); });
+    Element.prototype.scrollIntoView = spy as never;
+    (model as any).custom({ type: "reveal", feature: 9 });
+    const root = el.querySelector<HTMLElement>(".saew-steer")!;
+    expect(scrolled).toEqual([root]);
+    expect(root.dataset.revealed).toBe("1");
+    expect(el.querySelector('.saew-st-row[data-feature="9"]')!.classList.contains("saew-st-flash")).toBe(true);
+    (model as any).custom({ type: "other" });
+    expect(root.dataset.revealed).toBe("1");
+  });
+
   it("shows one slider per feature with its strength and unit", () => {
     const { el } = mount();
     const rows = el.querySelectorAll(".saew-st-row");

@@ -9,7 +9,9 @@ feature we keep, in tensors whose size never depends on how many tokens have gon
   reservoir). Sorted by activation it yields examples from each of 10 activation quantile intervals;
 - a 64-bin activation histogram whose range doubles when a larger value arrives (adjacent bins merge,
   so counts stay exact without knowing the maximum in advance);
-- how often the feature fires and the sum of its activations (density, mean when firing).
+- how often the feature fires and the sum of its activations (density, mean when firing);
+- optionally, what fires together (``cooccurrence``): pairs of features in the same segments, and the
+  vocabulary words near each feature's firings (for co-activation neighbours and context explanations).
 
 The whole state has a ``state_dict``, so a long pass (``lab.prepare``) can be checkpointed and resumed.
 The finished arrays are a ``dashboards.Dashboards``.
@@ -26,6 +28,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .cooccurrence import Coactivation, ContextWords
 from ..activations import sink_mask
 from ..hooks import run_to
 
@@ -216,8 +219,10 @@ def _merge_bins(counts: torch.Tensor, factor: int) -> torch.Tensor:
 class DashboardBuilder:
     """All per-feature state of the streaming pass; ``update`` once a batch, ``finish`` at the end."""
 
-    def __init__(self, d_sae: int, config: DashboardConfig = DashboardConfig(), device="cpu"):
+    def __init__(self, d_sae: int, config: DashboardConfig = DashboardConfig(), device="cpu",
+                 coactivation: Coactivation | None = None, context: ContextWords | None = None):
         self.d_sae, self.config = d_sae, config
+        self.coactivation, self.context = coactivation, context
         width = min(config.top_width, config.seq_len)
         self.top = ExampleStore(d_sae, config.n_top, width, device)
         self.sample = ExampleStore(d_sae, config.n_samples, min(config.sample_width, config.seq_len), device)
@@ -233,7 +238,9 @@ class DashboardBuilder:
         return {"top": self.top.state_dict(), "sample": self.sample.state_dict(),
                 "hist_counts": self.histogram.counts.cpu(), "hist_top": self.histogram.top.cpu(),
                 "fired": self.fired.cpu(), "total": self.total.cpu(), "tokens": self.tokens,
-                "positions": self.positions, "generator": self.generator.get_state(), "config": asdict(self.config)}
+                "positions": self.positions, "generator": self.generator.get_state(), "config": asdict(self.config),
+                "coactivation": self.coactivation.state_dict() if self.coactivation else None,
+                "context": self.context.state_dict() if self.context else None}
 
     def load_state_dict(self, state: dict) -> None:
         if state["config"] != asdict(self.config):
@@ -246,11 +253,19 @@ class DashboardBuilder:
         self.total.copy_(state["total"])
         self.tokens, self.positions = int(state["tokens"]), int(state["positions"])
         self.generator.set_state(state["generator"])
+        for name in ("coactivation", "context"):
+            counts, saved = getattr(self, name), state.get(name)
+            if (counts is None) != (saved is None):
+                raise ValueError(f"the checkpoint was made {'without' if saved is None else 'with'} {name} counts; "
+                                 "delete it to start afresh.")
+            if counts is not None:
+                counts.load_state_dict(saved)
 
     def nbytes(self) -> int:
         """Memory held by the state: fixed by d_sae and the config, independent of the corpus."""
         extra = sum(t.numel() * t.element_size() for t in (self.histogram.counts, self.histogram.top, self.fired, self.total))
-        return self.top.nbytes() + self.sample.nbytes() + extra
+        counts = sum(c.nbytes() for c in (self.coactivation, self.context) if c is not None)
+        return self.top.nbytes() + self.sample.nbytes() + extra + counts
 
     @torch.no_grad()
     def update(self, batch: Batch, sink: torch.Tensor) -> None:
@@ -267,6 +282,12 @@ class DashboardBuilder:
         self.top.offer(batch, feature, value, value, window, position, one_per_window=True)
         keys = torch.rand(len(feature), generator=self.generator, device=feature.device)
         self.sample.offer(batch, feature, keys, value, window, position)
+        if self.coactivation is not None or self.context is not None:
+            active = batch.values > 0
+            if self.coactivation is not None:
+                self.coactivation.update(batch.indices, active, ~sink)
+            if self.context is not None:
+                self.context.update(batch.ids, batch.indices, active, ~sink)
 
     def finish(self, meta: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
         """The finished arrays (numpy, indexed by feature) and their header."""

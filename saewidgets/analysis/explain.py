@@ -39,6 +39,8 @@ import torch
 
 from . import npz_store
 from .dashboards import Dashboards, dashboards, dashboards_at_hand
+from .cooccurrence import ContextWords, context_mi, word_features
+from .explanation_quality import UNCLEAR_BELOW, in_sample
 from .feature_view import top_tokens
 from .logit_lens import feature_vectors
 from ..checks import check_feature
@@ -51,6 +53,9 @@ FORMAT = 1
 N_WORDS = 8000       # vocabulary size
 TOP_WORDS = 10       # words kept per feature
 TOP_TOKENS = 8       # top-activation tokens kept per feature
+METHODS = ("context", "tokens", "vocabulary")  # the columns of the "quality" array
+LABELS = {"context": "context words (MI)", "tokens": "top tokens", "vocabulary": "writes (vocabulary MI)",
+          "unclear": "unclear"}
 FREQUENT = 500       # "very frequent" words for the Lexical metric: the most frequent 500 English words
 
 
@@ -110,6 +115,45 @@ class Explanations:
         ids, acts = self.arrays["token_ids"][f][:n], self.arrays["token_acts"][f][:n]
         return [int(i) for i, a in zip(ids, acts) if a > 0]
 
+    def context_words(self, f: int, n: int = TOP_WORDS) -> list[str]:
+        """The words most over-represented near the feature's firings (context MI; empty before ``lab.prepare``)."""
+        if "context_ids" not in self.arrays:
+            return []
+        ids, scores = self.arrays["context_ids"][f][:n], self.arrays["context_scores"][f][:n]
+        return [self.words[i] for i, s in zip(ids, scores) if s > 0]
+
+    def quality(self, f: int) -> dict[str, float]:
+        """Each method's detection AUROC on the feature's sampled firings (``explanation_quality``), when known."""
+        q = self.arrays.get("quality")
+        if q is None:
+            return {}
+        return {m: float(v) for m, v in zip(METHODS, q[f]) if np.isfinite(v)}
+
+    def best_method(self, f: int) -> str:
+        """The method whose explanation detects the feature best, or "unclear" when none does; "tokens"
+        (then "vocabulary") when qualities are unknown (explanations made before ``lab.prepare``)."""
+        q = self.quality(f)
+        if not q:
+            return "tokens" if self.top_token_ids(f, 1) else "vocabulary"
+        method = max(q, key=q.get)
+        return method if q[method] >= UNCLEAR_BELOW else "unclear"
+
+    def entries(self, f: int, method: str, tokenizer, n: int = 5) -> list[str]:
+        """One method's top ``n`` entries as text: context or vocabulary words, or top tokens (stripped)."""
+        if method == "context":
+            return self.context_words(f, n)
+        if method == "vocabulary":
+            return self.top_words(f, n)
+        if method == "tokens":
+            return [t.strip() or t for t in self.token_texts(tokenizer, self.top_token_ids(f, n))]
+        return []
+
+    def shown(self, f: int, tokenizer, n: int = 5) -> tuple[str, list[str]]:
+        """``(method, entries)`` of the explanation a view shows first (``best_method``; no entries when
+        "unclear")."""
+        method = self.best_method(f)
+        return method, self.entries(f, method, tokenizer, n)
+
     def token_texts(self, tokenizer, ids: list[int]) -> list[str]:
         out = []
         for i in ids:
@@ -138,6 +182,12 @@ class Explanations:
         a["token_acts"] = a["token_acts"].astype(np.float16)
         a["lse_words"] = a["lse_words"].astype(np.float32)
         a["lse_features"] = a["lse_features"].astype(np.float32)
+        for name in ("context_ids", "context_word_features"):
+            if name in a:
+                a[name] = a[name].astype(np.uint16 if a[name].max(initial=0) < 2**16 else np.int32)
+        for name in ("context_scores", "context_word_values", "quality"):
+            if name in a:
+                a[name] = a[name].astype(np.float16)
         return npz_store.save(path, self.meta, {"words": np.array("\n".join(self.words)), **a})
 
     header = staticmethod(npz_store.header)
@@ -148,6 +198,12 @@ class Explanations:
         words = str(arrays.pop("words")).split("\n")
         arrays["word_ids"] = arrays["word_ids"].astype(np.int64)
         arrays["word_scores"] = arrays["word_scores"].astype(np.float32)
+        for name in ("context_ids", "context_word_features"):
+            if name in arrays:
+                arrays[name] = arrays[name].astype(np.int64)
+        for name in ("context_scores", "context_word_values", "quality"):
+            if name in arrays:
+                arrays[name] = arrays[name].astype(np.float32)
         return cls(words, arrays, meta)
 
 
@@ -184,6 +240,38 @@ def top_tokens_all(d: Dashboards, n: int = TOP_TOKENS) -> tuple[np.ndarray, np.n
     """Every feature's ``n`` top tokens and their mean activations (``feature_view.top_tokens``)."""
     ids, mean, _ = top_tokens(d.arrays, n)
     return ids, mean
+
+
+FUNCTION_WORDS = 150  # the most frequent English words: never a context explanation (the, and, of, ...)
+
+
+def function_words(words: list[str], n: int = FUNCTION_WORDS) -> torch.Tensor:
+    """``[len(words)]`` bool: the words among the ``n`` most frequent English ones."""
+    import wordfreq
+
+    frequent = set(wordfreq.top_n_list("en", n))
+    return torch.tensor([w in frequent for w in words], dtype=torch.bool)
+
+
+def add_context(ex: Explanations, counts: ContextWords) -> None:
+    """Context MI from the pass's counts (``cooccurrence.ContextWords`` over ``ex.words``): each feature's
+    top words near its firings, and each word's top features (what word search reads)."""
+    if counts.n_words != len(ex.words):
+        raise ValueError(f"context counts over {counts.n_words} words, explanations over {len(ex.words)}.")
+    skip = function_words(ex.words)
+    ex.arrays["context_ids"], ex.arrays["context_scores"] = context_mi(counts, TOP_WORDS, skip)
+    ex.arrays["context_word_features"], ex.arrays["context_word_values"] = word_features(counts, skip_words=skip)
+    ex.meta["context"] = {"radius": counts.radius, "positions": counts.positions,
+                          "score": "p(w|f) log(p(w|f) / p(w)), w within radius of a firing",
+                          "skipped": f"the {FUNCTION_WORDS} most frequent English words"}
+
+
+def add_quality(ex: Explanations, dashboard_arrays: dict, tokenizer, progress=None) -> None:
+    """Each method's in-sample detection AUROC (``explanation_quality.in_sample``): ``best_method``
+    reads it to choose what views show first, and to say "unclear"."""
+    ex.arrays["quality"] = in_sample(ex, dashboard_arrays, tokenizer, METHODS, progress=progress)
+    ex.meta["quality"] = {"methods": list(METHODS), "unclear_below": UNCLEAR_BELOW,
+                          "how": "AUROC of the top 5 entries on the feature's sampled firings vs a pool of others'"}
 
 
 def compute(ctx, n_words: int = N_WORDS, progress: bool = True, tokens: bool = True) -> Explanations:

@@ -1,8 +1,15 @@
-"""A 2-D map of every feature: UMAP of the decoder directions (cosine metric), clusters labelled by words.
+"""A 2-D map of every feature: UMAP of what fires together (or of the decoder directions), labelled clusters.
 
-Features whose decoder rows point the same way mean related things, so a 2-D layout of the unit
-decoder rows under the cosine metric puts related features side by side. UMAP (``umap-learn``) keeps
-neighbourhoods best; it takes about a minute for 16k features on two CPU cores, so:
+Two layouts, both UMAP (``umap-learn``), which keeps neighbourhoods best:
+
+- ``by="coactivation"``: UMAP of the co-activation graph (each feature's partners by Jaccard of the
+  16-token segments both fire in, ``coactivation.py``; 1 − similarity as the distance), so features of
+  one topic sit together. Needs ``lab.prepare``'s counts; on the default SAE the concept benchmark
+  prefers it (``docs/explanations.md``), so "auto" takes it when it exists.
+- ``by="decoder"``: UMAP of the unit decoder rows under the cosine metric: features whose directions
+  point the same way.
+
+UMAP takes about a minute for 16k features on two CPU cores, so:
 
 - the default SAE's layout ships in ``saewidgets/data/default-sae/feature_map.npz`` (x, y as fp16,
   cluster ids uint16, cluster labels, a fingerprint of the decoder it was computed from);
@@ -14,7 +21,9 @@ neighbourhoods best; it takes about a minute for 16k features on two CPU cores, 
   many, and the widget says so on screen.
 
 Clusters: k-means (scikit-learn) on the 2-D layout (so a cluster is a region you can see), each
-labelled by the terms most over-represented among its members' explanations.
+labelled by the content words most over-represented among its members' explanations (context words
+when the SAE has them, else top tokens that start a word); the most frequent English words and word
+pieces never name a cluster.
 
 The layout lives in the SAE's feature store (``feature_map.npz``): shipped for the default SAE, written
 by ``lab.prepare`` for any other, else computed when asked and cached.
@@ -32,7 +41,8 @@ import numpy as np
 import torch
 
 from . import npz_store
-from .explain import explanations
+from . import coactivation
+from .explain import explanations, function_words
 from .neighbors import unit_decoder
 from ..paths import DEFAULT_SAE_DIR
 from ..store import Kind
@@ -42,6 +52,8 @@ FORMAT = 1
 MAX_POINTS = 100_000
 N_CLUSTERS = 48
 UMAP_ARGS = dict(n_neighbors=15, min_dist=0.05, metric="cosine", random_state=0)
+BY = ("decoder", "coactivation")
+LABEL_STOP_WORDS = 300  # the most frequent English words never name a cluster
 
 
 @dataclass
@@ -98,10 +110,14 @@ def pca_2d(x: torch.Tensor) -> np.ndarray:
     return (x @ v[:, :2]).cpu().numpy()
 
 
-def umap_2d(x: np.ndarray, progress: bool = True) -> np.ndarray:
+def umap_2d(x: np.ndarray, progress: bool = True, knn: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """UMAP of the rows of ``x``; ``knn``: precomputed ``(indices, distances)`` of each row's neighbours
+    (itself first; -1 where it has fewer), used instead of neighbours in ``x``."""
     import umap  # noqa: F401 - ImportError handled by the caller
 
-    reducer = umap.UMAP(**UMAP_ARGS, verbose=progress, tqdm_kwds={"disable": not progress, "desc": "UMAP epochs"})
+    extra = {"precomputed_knn": (knn[0], knn[1], None)} if knn is not None else {}
+    reducer = umap.UMAP(**UMAP_ARGS, **extra, verbose=progress,
+                        tqdm_kwds={"disable": not progress, "desc": "UMAP epochs"})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # n_jobs overridden by random_state, etc.
         return reducer.fit_transform(x)
@@ -125,18 +141,18 @@ def kmeans(xy: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int = 3, tokenizer=None) -> list[str]:
-    """Each cluster's terms: those most over-represented among its members' explanations (tf-idf-like).
+    """Each cluster's terms: content words most over-represented among its members' explanations (tf-idf-like).
 
-    The terms are the members' top activating tokens (whole words of three letters or more) when a
-    tokenizer and top tokens are at hand (word-initial tokens only): on a mid-layer SAE they name what a region reads (music, dogs)
-    far better than the vocabulary words its directions write. Else the vocabulary words.
+    The terms are the members' context words when the SAE has them (``lab.prepare``), else their top
+    activating tokens that start a whole word (what a region reads: music, dogs), else the vocabulary
+    words their directions write. The ``LABEL_STOP_WORDS`` most frequent English words never count.
     """
     n_clusters = int(cluster.max(initial=-1)) + 1
     if ex is None:
         return [f"cluster {c}" for c in range(n_clusters)]
     terms = _feature_terms(features, ex, tokenizer)
     overall = Counter(t for row in terms for t in row)
-    common = max(2, 0.01 * len(features))  # a term of over 1% of all features (the, and) names no region
+    common = max(2, 0.01 * len(features))  # a term of over 1% of all features names no region
     labels = []
     for c in range(n_clusters):
         counts = Counter(t for row, member in zip(terms, cluster == c) if member for t in row)
@@ -148,22 +164,58 @@ def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int =
 
 
 def _feature_terms(features: np.ndarray, ex, tokenizer) -> list[list[str]]:
+    stop = {w for w, s in zip(ex.words, function_words(ex.words, LABEL_STOP_WORDS)) if s}
+    if "context_ids" in ex.arrays:  # two-letter words (de, la, mo) read as fragments on a map
+        return [[w for w in ex.context_words(int(f), 5) if w not in stop and len(w) >= 3] for f in features]
     if tokenizer is not None and ex.arrays["token_acts"].any():
+        vocab = set(ex.words)
         rows = []
         for f in features:
             raw = ex.token_texts(tokenizer, ex.top_token_ids(int(f), 5))
             words = (t.strip().lower() for t in raw if t.startswith(" "))  # word starts, not word pieces
-            rows.append(list(dict.fromkeys(t for t in words if len(t) >= 3 and t.isalpha())))
+            rows.append(list(dict.fromkeys(t for t in words if len(t) >= 3 and t in vocab and t not in stop)))
         return rows
     ids, scores = ex.arrays["word_ids"][features][:, :5], ex.arrays["word_scores"][features][:, :5]
-    return [[ex.words[i] for i, sc in zip(r, q) if sc > 0] for r, q in zip(ids, scores)]
+    return [[ex.words[i] for i, sc in zip(r, q) if sc > 0 and ex.words[i] not in stop] for r, q in zip(ids, scores)]
 
 
-def compute(ctx, method: str = "umap", progress: bool = True, clusters: int = N_CLUSTERS, ex=None) -> FeatureMap:
-    """The map of ``ctx.sae``: ``method`` "umap" (falls back to PCA, with a notice, when not installed) or "pca"."""
+def coactivation_knn(ctx, features: np.ndarray, k: int = UMAP_ARGS["n_neighbors"]) -> tuple[np.ndarray, np.ndarray]:
+    """``(indices, distances)`` ``[n, k]`` for UMAP: each feature itself, then its co-activation partners
+    (distance 1 − Jaccard); features with too few partners (rare or dead ones) take decoder neighbours,
+    a little farther (1 + (1 − cosine)), so they still land somewhere meaningful."""
+    table = coactivation.at_hand(ctx)
+    if table is None:
+        raise ValueError("the co-activation map needs lab.prepare()'s counts; use by='decoder'.")
+    if len(features) != ctx.sae.d_sae:
+        raise ValueError("the co-activation map covers every feature; this SAE is too wide for it (use by='decoder').")
+    unit = unit_decoder(ctx.sae)
+    n = len(features)
+    idx = np.empty((n, k), dtype=np.int64)
+    dist = np.empty((n, k), dtype=np.float32)
+    idx[:, 0], dist[:, 0] = features, 0.0
+    for f in features:
+        ids, sims = table.of(int(f), k - 1)
+        if len(ids) < k - 1:
+            cos = unit @ unit[int(f)]
+            cos[int(f)] = -2.0
+            taken = set(ids.tolist())
+            extra = [int(g) for g in cos.topk(2 * k).indices.tolist() if int(g) not in taken][:k - 1 - len(ids)]
+            ids = np.concatenate([ids, extra]).astype(np.int64)
+            sims = np.concatenate([sims, -(1 - cos[extra].cpu().numpy())]).astype(np.float32)
+        idx[f, 1:] = ids
+        dist[f, 1:] = 1.0 - sims
+    return idx, dist
+
+
+def compute(ctx, method: str = "umap", progress: bool = True, clusters: int = N_CLUSTERS, ex=None,
+            by: str = "decoder") -> FeatureMap:
+    """The map of ``ctx.sae``: ``method`` "umap" (falls back to PCA, with a notice, when not installed) or
+    "pca"; ``by`` "decoder" (directions) or "coactivation" (UMAP of the co-activation graph)."""
     sae = ctx.need_sae()
     if method not in ("umap", "pca"):
         raise ValueError(f"layout must be 'umap', 'pca' or 'auto' (got {method!r}).")
+    if by not in BY:
+        raise ValueError(f"by must be one of {', '.join(map(repr, BY))} (got {by!r}).")
     started = time.perf_counter()
     n = sae.d_sae
     features = np.arange(n)
@@ -173,17 +225,21 @@ def compute(ctx, method: str = "umap", progress: bool = True, clusters: int = N_
     if method == "umap" and not umap_available():
         print("saewidgets: umap-learn is not installed (pip install umap-learn); the map uses PCA instead.", flush=True)
         method = "pca"
-    xy = umap_2d(unit.numpy(), progress) if method == "umap" else pca_2d(unit)
+    knn = coactivation_knn(ctx, features) if by == "coactivation" and method == "umap" else None
+    xy = umap_2d(unit.numpy(), progress, knn) if method == "umap" else pca_2d(unit)
     xy = _scale(xy)
     cluster = kmeans(xy, clusters) if clusters else np.full(len(xy), -1)
     labels = cluster_labels(cluster, features, ex, tokenizer=ctx.tokenizer) if clusters else []
     meta = {"format": FORMAT, "sae": ctx.store.fingerprint, "d_sae": n, "method": method,
+            "by": by if method == "umap" else "decoder",
             "umap": UMAP_ARGS if method == "umap" else None, "clusters": clusters,
             "seconds": round(time.perf_counter() - started, 1)}
     return FeatureMap(features, xy, cluster, labels, meta)
 
 
 KIND = Kind("feature_map", FILE, FORMAT, FeatureMap)  # the UMAP layout; PCA is instant and never stored
+KIND_COACTIVATION = Kind("feature_map_coactivation", "feature_map_coactivation.npz", FORMAT, FeatureMap)
+KINDS = {"decoder": KIND, "coactivation": KIND_COACTIVATION}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -194,18 +250,24 @@ def shipped_path() -> Path:
     return DEFAULT_SAE_DIR / FILE
 
 
-def layout(ctx, method: str = "auto", progress: bool = True) -> FeatureMap:
-    """The map of ``ctx.sae``. ``"auto"``: UMAP when at hand for this SAE (its store), else PCA (instant,
-    with a notice saying how to get UMAP); ``"umap"``: computed now if needed (progress bar, cached);
-    ``"pca"``: PCA."""
+def layout(ctx, method: str = "auto", progress: bool = True, by: str = "auto") -> FeatureMap:
+    """The map of ``ctx.sae``. ``method``: ``"auto"``: UMAP when at hand for this SAE (its store), else PCA
+    (instant, with a notice saying how to get UMAP); ``"umap"``: computed now if needed (progress bar,
+    cached); ``"pca"``: PCA. ``by``: ``"auto"`` (the co-activation layout when at hand, else decoder),
+    ``"coactivation"`` or ``"decoder"``."""
     if method not in ("auto", "umap", "pca"):
         raise ValueError(f"layout must be 'umap', 'pca' or 'auto' (got {method!r}).")
+    if by not in ("auto", *BY):
+        raise ValueError(f"by must be 'auto', 'decoder' or 'coactivation' (got {by!r}).")
     ctx.need_sae()
     store = ctx.store
     if method in ("auto", "umap"):
-        found = store.find(KIND)
-        if found is not None:
-            return found[0]
+        for kind in ([KIND_COACTIVATION, KIND] if by == "auto" else [KINDS[by]]):
+            found = store.find(kind)
+            if found is not None:
+                return found[0]
+    if by == "auto":
+        by = "coactivation" if method == "umap" and coactivation.at_hand(ctx) is not None else "decoder"
     if method == "auto":
         print("saewidgets: no UMAP layout for this SAE yet; showing PCA of the decoder directions. "
               "lab.map(layout='umap') computes UMAP (about a minute for 16k features, cached); "
@@ -213,11 +275,11 @@ def layout(ctx, method: str = "auto", progress: bool = True) -> FeatureMap:
         method = "pca"
 
     def fresh() -> FeatureMap:
-        return compute(ctx, method, progress, ex=explanations(ctx, progress=progress, tokens=False))
+        return compute(ctx, method, progress, ex=explanations(ctx, progress=progress, tokens=False), by=by)
 
     if method == "pca":
         return store.derived("feature_map_pca", fresh)
-    fmap, _ = store.get(KIND, fresh)
+    fmap, _ = store.get(KINDS[by], fresh)
     return fmap
 
 

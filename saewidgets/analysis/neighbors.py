@@ -1,8 +1,13 @@
-"""Neighbouring features: the cosine similarity of SAE decoder rows, the directions features write.
+"""Neighbouring features: by what fires together (co-activation) or by the directions features write.
 
-Features whose decoder rows point the same way tend to mean related things (Scaling Monosemanticity:
-the Golden Gate Bridge feature sits next to Alcatraz and San Francisco). One feature's neighbours
-cost one matrix-vector product; everyone's come from a chunked matrix product.
+- **decoder cosine**: features whose decoder rows point the same way (Scaling Monosemanticity: the
+  Golden Gate Bridge feature sits next to Alcatraz and San Francisco). One feature's neighbours cost one
+  matrix-vector product; everyone's come from a chunked matrix product.
+- **co-activation** (``coactivation.py``): features that fire in the same 16-token segments of the
+  corpus, gathered by ``lab.prepare``'s pass;
+- **both**: co-activation phi plus half the decoder cosine. On the default SAE the concept benchmark
+  (``bench/concept_bench.py``, ``docs/explanations.md``) finds these read the same topic more often than
+  either alone, so ``by="auto"`` takes them when co-activation counts exist.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from . import coactivation
 from .explain import explanations_or_none
 from .labels import feature_labels
 from ..checks import check_feature, check_k
@@ -55,18 +61,63 @@ def all_neighbors(sae, k: int = 8, chunk: int = 1024) -> tuple[np.ndarray, np.nd
     return ids, cos
 
 
-def neighbors_frame(ctx, feature: int, k: int = 10) -> pd.DataFrame:
-    """``lab.neighbors(f, k)``: columns feature, cosine, label, explanation (vocabulary words), top_tokens.
+BY = ("auto", "both", "coactivation", "decoder")
+AUTO = "both"        # what "auto" means when the SAE has co-activation counts (the concept benchmark's choice)
+COSINE_WEIGHT = 0.5  # "both": phi of co-activation + this × decoder cosine
 
-    One matrix-vector product over the unit decoder rows (about a millisecond for 16k features); the
-    explanations are looked up, never computed here unless the SAE has none yet.
+
+def neighbor_ids(ctx, feature: int, k: int, by: str = "auto") -> tuple[np.ndarray, np.ndarray, str]:
+    """``(ids, similarities, by)``: the ``k`` nearest features by co-activation (phi, from
+    ``lab.prepare``), decoder cosine, or ``"both"`` (features that fire together *and* point alike: phi +
+    ``COSINE_WEIGHT`` × cosine over both candidate lists); ``"auto"`` is ``AUTO`` when the SAE has
+    co-activation counts, else decoder."""
+    if by not in BY:
+        raise ValueError(f"by must be one of {', '.join(map(repr, BY))} (got {by!r}).")
+    sae = ctx.need_sae()
+    if by != "decoder":
+        table = coactivation.at_hand(ctx)
+        if table is None and by != "auto":
+            raise ValueError("this SAE has no co-activation counts yet: lab.prepare() gathers them in its pass "
+                             "(minutes); or use by='decoder'.")
+        if table is not None:
+            by = AUTO if by == "auto" else by
+            ids, sims = table.of(feature, coactivation.TOP if by == "both" else k)
+            if by == "coactivation":
+                return ids, sims, by
+            return (*_both(sae, feature, k, ids, sims), by)
+    ids, cos = neighbors(sae, feature, k)
+    return ids, cos, "decoder"
+
+
+def _both(sae, feature: int, k: int, partner_ids: np.ndarray, phi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    decoder_ids, _ = neighbors(sae, feature, coactivation.TOP)
+    candidates = np.unique(np.concatenate([partner_ids, decoder_ids]))
+    unit = unit_decoder(sae)
+    cos = (unit[torch.as_tensor(candidates, device=unit.device)] @ unit[feature]).cpu().numpy()
+    known = dict(zip(partner_ids.tolist(), phi.tolist()))
+    score = np.array([max(known.get(int(c), 0.0), 0.0) for c in candidates]) + COSINE_WEIGHT * np.maximum(cos, 0)
+    order = np.argsort(-score, kind="stable")[:k]
+    return candidates[order].astype(np.int64), score[order].astype(np.float32)
+
+
+def neighbors_frame(ctx, feature: int, k: int = 10, by: str = "auto") -> pd.DataFrame:
+    """``lab.neighbors(f, k, by)``: columns feature, similarity, cosine (of decoder rows, whatever ``by``),
+    density, label, explanation (the shown explanation's words), top_tokens; ``df.attrs["by"]`` says which.
+
+    The explanations are looked up, never computed here unless the SAE has none yet.
     """
     sae = ctx.need_sae()
     feature = check_feature(feature, sae.d_sae)
-    ids, cos = neighbors(sae, feature, check_k(k))
+    ids, sims, used = neighbor_ids(ctx, feature, check_k(k), by)
+    unit = unit_decoder(sae)
+    cos = (unit[torch.as_tensor(ids, dtype=torch.long, device=unit.device)] @ unit[feature]).cpu().numpy()
+    freq = ctx.stats.get("frequency")
     ex = explanations_or_none(ctx)
-    return pd.DataFrame({"feature": ids.astype(int), "cosine": cos.astype(float),
-                         "label": feature_labels(ctx, ids),
-                         "explanation": [", ".join(ex.top_words(int(f), 5)) if ex else "" for f in ids],
-                         "top_tokens": [", ".join(repr(t) for t in ex.token_texts(ctx.tokenizer, ex.top_token_ids(int(f), 4)))
-                                        if ex else "" for f in ids]})
+    df = pd.DataFrame({"feature": ids.astype(int), "similarity": sims.astype(float), "cosine": cos.astype(float),
+                       "density": [float(freq[f]) for f in ids] if freq is not None else np.nan,
+                       "label": feature_labels(ctx, ids),
+                       "explanation": [", ".join(ex.shown(int(f), ctx.tokenizer, 5)[1]) if ex else "" for f in ids],
+                       "top_tokens": [", ".join(repr(t) for t in ex.token_texts(ctx.tokenizer, ex.top_token_ids(int(f), 4)))
+                                      if ex else "" for f in ids]})
+    df.attrs["by"] = used
+    return df

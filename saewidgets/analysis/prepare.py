@@ -8,16 +8,21 @@ The stages, all under one progress bar (ETA from the work left, counted in token
 
 1. **one pass over the texts**: each window of tokens runs once through the model, up to the hook layer,
    and the SAE; the dashboard state (top and sampled examples, histograms, counts, hence the statistics)
-   takes it in. The state has a fixed size (``d_sae`` × examples), so memory does not grow with the
-   number of tokens. It is checkpointed every ``CHECKPOINT_S`` seconds into ``out/.prepare/``; running
+   takes it in, and so do the co-occurrence counts (pairs of features firing in the same 16-token
+   segment; vocabulary words within 16 tokens of each firing). The state has a fixed size (``d_sae`` ×
+   examples, ``d_sae²`` and ``d_sae`` × words counts: 1.5 GB at 16k features), so memory does not grow
+   with the number of tokens. It is checkpointed every ``CHECKPOINT_S`` seconds into ``out/.prepare/``; running
    the same call again resumes from there (the first windows are checked to be the same texts);
-2. **explanations**: vocabulary words by mutual information (weights only) and top tokens (from 1.);
+2. **explanations**: context words (mutual information between a feature firing and a word being near,
+   from 1.), vocabulary words by mutual information (weights only) and top tokens (from 1.), each
+   scored by how well it detects the feature's sampled firings, so views show the best one first (or
+   "unclear"); and the co-activation neighbours (Jaccard of the segment counts);
 3. **the search table**: how strongly each feature fires on each vocabulary word (short probe phrases);
-4. **the map**: UMAP of the decoder directions, clustered and labelled.
+4. **the maps**: UMAP of the co-activation graph and of the decoder directions, clustered and labelled.
 
 The folder holds the SAE in SAELens format with its statistics (``cfg.json``, ``sae_weights.safetensors``,
 ``feature_stats.safetensors``), the artefacts (``dashboards.npz``, ``explanations.npz``,
-``feature_map.npz``, each stamped with the SAE's fingerprint) and ``prepare.json`` (what was read, how
+``feature_map.npz``, ``coactivation.npz``, each stamped with the SAE's fingerprint) and ``prepare.json`` (what was read, how
 long each stage took).
 """
 
@@ -33,20 +38,25 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from . import coactivation as coact_mod
 from . import dashboards as dash
 from . import explain as explain_mod
 from . import feature_map as fmap_mod
 from . import search as search_mod
+from .cooccurrence import Coactivation, ContextWords, continuation_tokens, token_words
 from .dashboard_pass import DashboardBuilder, DashboardConfig, run_pass
 from .. import text_sources
 from ..corpus import available_documents, token_windows
 from ..store import same_folder
 
 DEFAULT_TOKENS = 200_000   # about 3-4 minutes on two CPU cores for SmolLM2-135M at layer 15
-CHECKPOINT_S = 60.0
+CHECKPOINT_S = 120.0       # the state is about 1.5 GB at 16k features: a few seconds to write
+CONTEXT_RADIUS = 16
+MAX_COACTIVATION_FEATURES = 32_768
 CHECKPOINT_DIR = ".prepare"
 PROBE_TOKENS_PER_WORD = 18  # two probe phrases of about nine tokens: the search table's work, in tokens
 MAP_TOKENS_PER_FEATURE = 4  # UMAP's work for one feature, in tokens of the pass (measured on 2 cores)
+QUALITY_TOKENS_PER_FEATURE = 3  # scoring one feature's explanations, in tokens of the pass
 SUMMARY = "prepare.json"
 
 
@@ -72,18 +82,28 @@ class Prepared:
 
 def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_column: str = "text",
             map_layout: str = "umap", progress: bool = True, resume: bool = True, max_seconds: float | None = None,
-            config: DashboardConfig = DashboardConfig()) -> Prepared:
+            config: DashboardConfig = DashboardConfig(), coactivation: bool | None = None,
+            context_words: bool = True) -> Prepared:
     """Build every artefact of ``ctx.sae`` (see the module docstring) and save them in ``out``.
 
     ``out=None``: the SAE's own folder when it has one (a folder it was loaded from), else its user-cache
     folder. ``map_layout``: "umap" (default) or "pca" (instant; no map file is written). ``max_seconds``:
-    end the pass early after this long (the other stages still run).
+    end the pass early after this long (the other stages still run). ``coactivation`` /
+    ``context_words``: gather the co-occurrence counts (``d_sae²`` and ``d_sae × 8000`` int32);
+    ``coactivation=None`` gathers pair counts up to ``MAX_COACTIVATION_FEATURES`` features (4 GB) and
+    says so when it skips them.
     """
     sae = ctx.need_sae()
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < config.seq_len:
         raise ValueError(f"tokens must be a whole number of at least {config.seq_len} (got {tokens!r}).")
     if map_layout not in ("umap", "pca"):
         raise ValueError(f"map_layout must be 'umap' or 'pca' (got {map_layout!r}).")
+    if coactivation is None:
+        coactivation = sae.d_sae <= MAX_COACTIVATION_FEATURES
+        if not coactivation and progress:
+            print(f"saewidgets: {sae.d_sae:,} features are too many for co-activation pair counts "
+                  f"({sae.d_sae ** 2 * 4 / 2**30:.0f} GB); neighbours and the map use decoder directions. "
+                  "coactivation=True forces them.", flush=True)
     store = ctx.store
     folder = Path(out).expanduser() if out is not None else (store.folder or store.cache_folder())
     folder.mkdir(parents=True, exist_ok=True)
@@ -94,18 +114,26 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
     windows = token_windows(ctx.tokenizer, stream, seq_len=config.seq_len)
 
     n_words = explain_mod.N_WORDS
+    words = explain_mod.vocabulary(n_words)
     probe_units = n_words * PROBE_TOKENS_PER_WORD
     map_units = sae.d_sae * MAP_TOKENS_PER_FEATURE if map_layout == "umap" else 0
-    bar = tqdm(total=tokens + probe_units + map_units, unit="tok", unit_scale=True, desc="prepare: dashboards",
-               disable=not progress)
+    quality_units = sae.d_sae * QUALITY_TOKENS_PER_FEATURE
+    bar = tqdm(total=tokens + probe_units + map_units + quality_units, unit="tok", unit_scale=True,
+               desc="prepare: dashboards", disable=not progress)
     seconds: dict[str, float] = {}
     try:
         # 1. one pass over the texts
         started = time.perf_counter()
         checkpoint = _Checkpoint(folder / CHECKPOINT_DIR, key={"sae": store.fingerprint, "tokens": tokens,
                                                                "source": source, "config": asdict(config),
-                                                               "hook": ctx.hook.name})
-        builder = DashboardBuilder(sae.d_sae, config, sae.device)
+                                                               "hook": ctx.hook.name,
+                                                               "coactivation": coactivation,
+                                                               "context_words": context_words})
+        builder = DashboardBuilder(
+            sae.d_sae, config, sae.device,
+            coactivation=Coactivation(sae.d_sae, coact_mod.SEGMENT, sae.device) if coactivation else None,
+            context=ContextWords(sae.d_sae, token_words(ctx.tokenizer, words), len(words), CONTEXT_RADIUS,
+                                 sae.device, continuation_tokens(ctx.tokenizer)) if context_words else None)
         windows, skip = checkpoint.restore(builder, windows, resume)
         arrays, meta = run_pass(ctx.model, ctx.hook, sae, windows, tokens, config, progress, {"texts": source},
                                 max_seconds, builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save,
@@ -120,6 +148,13 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
         started = time.perf_counter()
         bar.set_description("prepare: explanations")
         ex = explain_mod.compute(ctx, n_words, progress=False, tokens=True)
+        if builder.context is not None:
+            explain_mod.add_context(ex, builder.context)
+        explain_mod.add_quality(ex, d.arrays, ctx.tokenizer, progress=lambda n: bar.update(n * QUALITY_TOKENS_PER_FEATURE))
+        if builder.coactivation is not None:
+            store.put(coact_mod.KIND, coact_mod.from_counts(ctx, builder.coactivation, int(meta["tokens"])), "folder",
+                      save_to=folder)
+        builder = None  # the counts are 1.5 GB: let them go before the search table and the map
         seconds["explanations"] = time.perf_counter() - started
         started = time.perf_counter()
         bar.set_description("prepare: search table")
@@ -132,9 +167,10 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
         if map_layout == "umap":
             started = time.perf_counter()
             bar.set_description("prepare: map (UMAP)")
-            layout = fmap_mod.compute(ctx, "umap", progress=False, ex=ex)
-            store.put(fmap_mod.KIND, layout, "folder", save_to=folder)
-            bar.update(map_units)
+            for by in fmap_mod.BY if coactivation else ("decoder",):
+                layout = fmap_mod.compute(ctx, "umap", progress=False, ex=ex, by=by)
+                store.put(fmap_mod.KINDS[by], layout, "folder", save_to=folder)
+                bar.update(map_units // (2 if coactivation else 1))
             seconds["map"] = time.perf_counter() - started
         bar.set_description("prepare: done")
     finally:

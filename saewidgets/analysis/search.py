@@ -7,7 +7,7 @@
 All return a DataFrame with a ``feature`` column, best first, and an ``explanation`` column.
 
 **Word search.** For each query word ``w`` (known when it is in the explanation vocabulary or in
-``wordfreq``'s English list) and every feature ``c``, three signals, each scaled to [0, 1]:
+``wordfreq``'s English list) and every feature ``c``, four signals, each scaled to [0, 1]:
 
 - *writes*: the mutual-information score ``p(w|c)·log(p(c|w)·n)`` of the vocabulary explanations
   (``explain.py``), from ``S[c, w] = C[c]·E[w]`` — the feature's logit-lens logit for the word. One
@@ -19,13 +19,16 @@ All return a DataFrame with a ``feature`` column, best first, and an ``explanati
   (rare features count fully, one that fires on a third of all tokens hardly at all). For the
   vocabulary words it is precomputed (``probe_table``: each word's top 32 features, shipped with the
   default SAE's explanations), so a search needs no forward pass; other words are probed on the spot.
+- *context*: how much the word characterises the contexts the feature fires in (context MI,
+  ``p(w|c)·log(p(w|c)/p(w))`` with ``w`` within 16 tokens of a firing; the word's top 32 features,
+  gathered by ``lab.prepare``'s pass, scaled by the word's best). Zero for SAEs not prepared yet.
 - *reads*: the word's tokens (`` word``, ``word``, `` Word``, ``Word`` when single tokens) among the
   feature's top-activation tokens, weighted by their mean activation relative to the feature's first
   one and by rank.
 
-``score = fires + reads + 0.25·writes`` summed over the query's words: features that fire on the word
-come first (what a concept search is for: the top result should fire on text about the concept);
-among them, those that also promote it. A query with no known word gives an empty DataFrame with a
+``score = Σ WEIGHTS[signal] · signal`` summed over the query's words, with the weights chosen on the
+concept benchmark (``bench/concept_bench.py``, ``docs/explanations.md``): features that fire on the word
+or on text about it come first (what a concept search is for); among them, those that also promote it. A query with no known word gives an empty DataFrame with a
 message in ``df.attrs["message"]`` (and printed), never an exception.
 
 **Text search** ranks features by their largest activation on the text divided by the feature's
@@ -108,9 +111,24 @@ def _empty(message: str, columns: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-WORD_COLUMNS = ["feature", "score", "fires", "reads", "writes", "explanation", "top_tokens"]
+WORD_COLUMNS = ["feature", "score", "fires", "context", "reads", "writes", "explanation", "top_tokens"]
 PROBES = ("This is about {word}.", "I saw the {word} there.")
-WRITES_WEIGHT = 0.25
+WEIGHTS = {"fires": 1.0, "context": 1.0, "reads": 1.0, "writes": 0.25}  # chosen on bench/concept_bench.py
+
+
+def context_signal(ex: ex_mod.Explanations, word: str) -> np.ndarray:
+    """The *context* signal of ``word``: for its top features by context MI (``lab.prepare``), the MI
+    term scaled by the word's best; zeros when the SAE has no context counts or the word is not in the
+    vocabulary."""
+    out = np.zeros(ex.d_sae, dtype=np.float32)
+    table = ex.arrays.get("context_word_features")
+    row = _word_rows(ex).get(word) if table is not None else None
+    if row is None:
+        return out
+    values = ex.arrays["context_word_values"][row].astype(np.float32)
+    if values.max(initial=0) > 0:
+        out[table[row].astype(np.int64)] = np.clip(values / values.max(), 0, 1)
+    return out
 
 
 def _specificity(sae) -> torch.Tensor | None:
@@ -213,6 +231,33 @@ def _word_rows(ex: ex_mod.Explanations) -> dict[str, int]:
 
 
 @torch.no_grad()
+def word_signals(lab, ex: ex_mod.Explanations, words: Sequence[str], probe_words: bool = True) -> dict[str, np.ndarray]:
+    """The four signals of every feature for known ``words`` (see the module docstring), each ``[d_sae]``."""
+    C = feature_vectors(lab)
+    E = ex_mod.word_vectors(lab.model, lab.tokenizer, list(words)).to(C.device)
+    S = C @ E.T                                                    # [n, q]: logit-lens logit of each word
+    lse_w = torch.from_numpy(ex.arrays["lse_words"]).to(S.device)[:, None]
+    log_p_c_w = S - S.logsumexp(0, keepdim=True)
+    mi = (S - lse_w).exp() * (log_p_c_w + np.log(len(C)))          # p(w|c) · log(p(c|w) n)
+    writes = (mi / mi.max(0, keepdim=True).values.clamp(min=1e-12)).clamp(min=0).sum(1).cpu().numpy()
+    index = _token_index(lab, ex)
+    out = {name: np.zeros(len(C), dtype=np.float32) for name in ("fires", "context", "reads")}
+    for w in words:
+        out["reads"] += index.scores(single_token_ids(lab.tokenizer, w))
+        out["context"] += context_signal(ex, w)
+        if probe_words:
+            out["fires"] += fires(lab, ex, w)
+    out["writes"] = writes.astype(np.float32)
+    return out
+
+
+def combine(signals: dict[str, np.ndarray], weights: dict[str, float] | None = None) -> np.ndarray:
+    """The search score: the weighted sum of the signals (``WEIGHTS`` unless given)."""
+    weights = WEIGHTS if weights is None else weights
+    return sum(weights[name] * signals[name] for name in weights)
+
+
+@torch.no_grad()
 def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.DataFrame:
     """Features for the words of ``query``, best first (see the module docstring).
 
@@ -227,28 +272,17 @@ def search_words(lab, query: str, k: int = 20, probe_words: bool = True) -> pd.D
     if not known:
         what = f"no known word in {query!r}" if words else f"no word in {query!r}"
         return _empty(f"{what}; try an English word such as 'bridge' or 'music'.", WORD_COLUMNS)
-    C = feature_vectors(lab)
-    E = ex_mod.word_vectors(lab.model, lab.tokenizer, known).to(C.device)
-    S = C @ E.T                                                    # [n, q]: logit-lens logit of each word
-    lse_w = torch.from_numpy(ex.arrays["lse_words"]).to(S.device)[:, None]
-    log_p_c_w = S - S.logsumexp(0, keepdim=True)
-    mi = (S - lse_w).exp() * (log_p_c_w + np.log(len(C)))          # p(w|c) · log(p(c|w) n)
-    writes = (mi / mi.max(0, keepdim=True).values.clamp(min=1e-12)).clamp(min=0).sum(1).cpu().numpy()
-    index = _token_index(lab, ex)
-    reads = np.zeros(len(C), dtype=np.float32)
-    fired = np.zeros(len(C), dtype=np.float32)
-    for w in known:
-        reads += index.scores(single_token_ids(lab.tokenizer, w))
-        if probe_words:
-            fired += fires(lab, ex, w)
-    score = fired + reads + WRITES_WEIGHT * writes
+    signals = word_signals(lab, ex, known, probe_words)
+    fired, context, reads, writes = (signals[n] for n in ("fires", "context", "reads", "writes"))
+    score = combine(signals)
     k = min(k, len(score))
     top = np.argpartition(-score, k - 1)[:k]
     top = top[np.argsort(-score[top], kind="stable")]
     df = pd.DataFrame({"feature": top.astype(int), "score": score[top].astype(float),
-                       "fires": fired[top].astype(float), "reads": reads[top].astype(float),
+                       "fires": fired[top].astype(float), "context": context[top].astype(float),
+                       "reads": reads[top].astype(float),
                        "writes": writes[top].astype(float),
-                       "explanation": [", ".join(ex.top_words(int(f), 5)) for f in top],
+                       "explanation": [", ".join(ex.shown(int(f), lab.tokenizer, 5)[1]) for f in top],
                        "top_tokens": [", ".join(repr(t) for t in ex.token_texts(lab.tokenizer, ex.top_token_ids(int(f), 4)))
                                       for f in top]})
     unknown = [w for w in words if w not in known]

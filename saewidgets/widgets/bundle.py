@@ -14,5 +14,6 @@ def esm(view: str) -> str:
         raise FileNotFoundError(
             f"the saewidgets front-end is not built ({path} is missing). From a source checkout run\n"
             "    cd js && npm ci && npm run build\n"
-            "(needs Node.js 18 or newer), or install saewidgets from a wheel, which includes it.")
+            "(needs Node.js 18 or newer), or reinstall with `pip install .` (its build hook runs npm), or install\n"
+            "saewidgets from a wheel, which includes every bundle.")
     return path.read_text(encoding="utf-8")

@@ -2,7 +2,9 @@
 
 Type a text and press *Show*: its heatmap appears. Clicking a feature anywhere (a feature in the heatmap's
 token list, a point on the map, a neighbour in the card) selects it: the card shows it, the map highlights
-it and its neighbours, and *Steer it* puts it on a slider of the steering panel below.
+it and its neighbours, and *Steer #N* puts it on a slider of the steering panel below, scrolls to the panel
+and generates. The text box on top feeds the heatmap (and the map's colours); the steering panel's own
+prompt box feeds the generation.
 """
 
 from __future__ import annotations
@@ -33,15 +35,18 @@ class Explorer(ipywidgets.VBox):
                                  layout=ipywidgets.Layout(width="auto"))
         show.on_click(lambda _: self.show(self.text.value))
         self.steer_button = ipywidgets.Button(description="Steer it", icon="sliders", disabled=True,
-                                              tooltip="add the selected feature to the steering panel",
+                                              tooltip="add the selected feature to the steering panel below, "
+                                                      "scroll to it and generate",
                                               layout=ipywidgets.Layout(width="auto"))
         self.steer_button.on_click(lambda _: self._steer_selected())
         self.heatmap_box = ipywidgets.VBox()
         self.card = feature_card(lab, None)
         self.map = None
         self.panel = None
-        children = [ipywidgets.HBox([self.text, ipywidgets.VBox([show, self.steer_button])]), self.heatmap_box,
-                    self.card]
+        # two text boxes on one page: each says what it feeds (the steering panel's says "Prompt to generate from")
+        self.text_label = ipywidgets.Label("Text to analyse: feeds the heatmap and the map's colours")
+        children = [self.text_label, ipywidgets.HBox([self.text, ipywidgets.VBox([show, self.steer_button])]),
+                    self.heatmap_box, self.card]
         if show_map:
             self.map = FeatureMap(lab)
             children.append(self.map)
@@ -50,8 +55,12 @@ class Explorer(ipywidgets.VBox):
             children.append(self.panel)
         super().__init__(children=children)
         self._links = [t.link((self, "feature"), (view, "feature")) for view in (self.card, self.map) if view is not None]
+        # The same links in the browser (ipywidgets.jslink): a click moves every view at once, and they keep
+        # working in a saved page or an nbconvert export, where no kernel runs the Python links above.
+        self._jslinks = [ipywidgets.jslink((self.card, "feature"), (self.map, "feature"))] if self.map is not None else []
         self.heatmap = None
         self._heatmap_link = None
+        self._heatmap_jslink = None
         self.show(self.text.value)
 
     def show(self, text: str) -> "Explorer":
@@ -61,6 +70,11 @@ class Explorer(ipywidgets.VBox):
             self._heatmap_link.unlink()
         self.heatmap = heatmap(self._lab, text, self.feature)
         self._heatmap_link = t.link((self, "feature"), (self.heatmap, "feature"))
+        if self._heatmap_jslink is not None:
+            self._jslinks.remove(self._heatmap_jslink)
+            self._heatmap_jslink.close()
+        self._heatmap_jslink = ipywidgets.jslink((self.heatmap, "feature"), (self.card, "feature"))
+        self._jslinks.append(self._heatmap_jslink)
         self.heatmap_box.children = [self.heatmap]
         if self.map is not None and text.strip():
             self.map.show(text)
@@ -77,10 +91,22 @@ class Explorer(ipywidgets.VBox):
         self.steer_button.disabled = feature is None or self.panel is None
         if feature is not None:
             self.steer_button.description = f"Steer #{feature}"
+            self.steer_button.tooltip = (f"add #{feature} to the steering panel below, scroll to it and generate "
+                                         "steered beside unsteered")
+
+    def save_html(self, path, **kwargs):
+        """The explorer as one self-contained HTML file that works without a kernel (``widgets/export.py``)."""
+        from .export import save_html
+
+        return save_html(self, path, **kwargs)
 
     def _steer_selected(self) -> None:
+        """*Steer #N*: a slider for the feature, the panel scrolled into view, and a generation started (the
+        panel sits far below the button, and a slider alone changes nothing on screen)."""
         if self.panel is not None and self.feature is not None:
             self.panel.add(self.feature)
+            self.panel.reveal(self.feature)
+            self.panel.run()
 
 
 def explorer(lab, text: str | None = None, *, show_map: bool = True, steer: bool = True) -> Explorer:

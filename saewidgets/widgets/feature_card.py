@@ -20,10 +20,10 @@ import numpy as np
 import traitlets as t
 
 from ..analysis import dashboards as dash
-from ..analysis.explain import explanations_or_none
+from ..analysis.explain import LABELS, METHODS, explanations_or_none
 from ..analysis.labels import feature_labels
 from ..analysis.logit_lens import logit_lens
-from ..analysis.neighbors import neighbors
+from ..analysis.neighbors import neighbor_ids, neighbors
 from ..checks import FeatureIndexError, check_feature
 from ..deprecation import renamed
 from . import codecs
@@ -36,17 +36,27 @@ Explainer = Callable[[Any, int, "dash.FeatureView"], dict]
 
 
 def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
-    """The tokens with the highest mean activation in the feature's top examples, and the vocabulary
-    words its direction writes (mutual information, ``lab.explain``) when they can be had."""
+    """The feature's explanations, the one that detects it best first (``Explanations.best_method``):
+    ``method``, ``label``, ``words`` and ``quality`` of that one ("unclear" when none detects), the
+    others as ``alternatives``; plus the top tokens with their mean activations, as before."""
     top = view.top_tokens(feature, n=6)
-    return {"kind": "top tokens", "text": ", ".join(top.token),
-            "tokens": [{"token": tok, "value": float(v)} for tok, v in zip(top.token, top.mean_activation)],
-            "words": _vocabulary_words(lab, feature)}
-
-
-def _vocabulary_words(lab, feature: int, n: int = 8) -> list[str]:
+    out = {"kind": "top tokens", "text": ", ".join(top.token),
+           "tokens": [{"token": tok, "value": float(v)} for tok, v in zip(top.token, top.mean_activation)],
+           "words": [], "method": "tokens", "label": LABELS["tokens"], "quality": None, "unclear": False,
+           "alternatives": []}
     table = explanations_or_none(lab)
-    return [] if table is None else table.top_words(feature, n)
+    if table is None:
+        return out
+    quality = table.quality(feature)
+    best = table.best_method(feature)
+    shown = best if best != "unclear" else max(quality, key=quality.get, default="tokens")
+    out.update(method=best, label=LABELS[best], kind=LABELS[best], unclear=best == "unclear",
+               words=table.entries(feature, shown, lab.tokenizer, 8), quality=quality.get(shown))
+    out["text"] = ", ".join(out["words"])
+    out["alternatives"] = [{"method": m, "label": LABELS[m], "words": table.entries(feature, m, lab.tokenizer, 8),
+                            "quality": quality.get(m)}
+                           for m in METHODS if m != shown and table.entries(feature, m, lab.tokenizer, 1)]
+    return out
 
 
 class FeatureCard(FeatureSelection, anywidget.AnyWidget):
@@ -109,8 +119,26 @@ class FeatureCard(FeatureSelection, anywidget.AnyWidget):
             "logits": {"positive": self._tokens(top_i[0], top_v[0]), "negative": self._tokens(bottom_i[0], bottom_v[0])},
             "neighbors": [{"feature": int(g), "cosine": float(c), "explanation": label}
                           for g, c, label in zip(ids, cos, feature_labels(lab, ids))],
+            **self._neighbor_lists(feature, ids, cos),
             "examples": self._examples(view, "top", feature, np.nonzero(a["top_value"][feature] > 0)[0]),
         }
+
+    def _neighbor_lists(self, feature: int, decoder_ids, decoder_cos) -> dict[str, Any]:
+        """Both neighbour lists (decoder cosine; co-activation when ``lab.prepare`` gathered it), and which
+        one the card shows first."""
+        lab = self._lab
+        freq = lab.stats.get("frequency")
+
+        def rows(ids, sims):
+            return [{"feature": int(g), "similarity": float(c), "explanation": label,
+                     "density": float(freq[g]) if freq is not None else None}
+                    for g, c, label in zip(ids, sims, feature_labels(lab, ids))]
+
+        lists = {"decoder": rows(decoder_ids, decoder_cos)}
+        ids, sims, by = neighbor_ids(lab, feature, self._n_neighbors, "auto")
+        if by == "coactivation":
+            lists["coactivation"] = rows(ids, sims)
+        return {"neighbors_by": lists, "neighbors_default": by}
 
     def _tokens(self, ids, values) -> list[dict]:
         return [{"token": self._lab.tokenizer.decode([int(i)]), "value": float(v)} for i, v in zip(ids, values)]

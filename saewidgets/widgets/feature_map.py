@@ -28,7 +28,7 @@ import traitlets as t
 from ..analysis import explain as ex_mod
 from ..analysis import feature_map as fm
 from ..analysis.labels import feature_labels
-from ..analysis.neighbors import neighbors
+from ..analysis.neighbors import neighbor_ids
 from ..checks import check_feature
 from ..deprecation import renamed
 from . import codecs
@@ -59,23 +59,27 @@ class FeatureMap(FeatureSelection, anywidget.AnyWidget):
     labels = t.List(t.Unicode()).tag(sync=True)
     notice = t.Unicode("").tag(sync=True)   # PCA instead of UMAP, a subsample: said on screen
     colour_by = t.Unicode("cluster").tag(sync=True)
-    neighbors = t.Dict().tag(sync=True)     # {"feature", "ids": int32, "cosine": float32}
-    matches = t.Dict().tag(sync=True)       # {"id", "query", "ids": int32, "scores": float32, "message"}
+    neighbors = t.Dict().tag(sync=True)     # {"feature", "ids": int32, "cosine": float32, "by": "decoder"}
+    matches = t.Dict().tag(sync=True)       # {"id", "query", "ids": int32, "scores": float32, "density", "message"}
+    search_hint = t.Unicode("music").tag(sync=True)  # the search box's example word (one that finds something)
     activation = t.Dict().tag(sync=True)    # {"text", "values": fp16 per point (÷ max activation)}
     height = t.Int(520).tag(sync=True)
     selected = _selected_alias()
 
-    def __init__(self, lab, *, layout: str = "auto", n_neighbors: int = 10, progress: bool = True, **kwargs):
+    def __init__(self, lab, *, layout: str = "auto", by: str = "auto", n_neighbors: int = 10, progress: bool = True,
+                 **kwargs):
         n_neighbors = renamed(kwargs, "n_neighbours", "n_neighbors", n_neighbors, 10)
         self._esm = esm("feature_map")
         self._lab, self._n_neighbors = lab, n_neighbors
         sae = lab.need_sae()
-        self._map = fm.layout(lab, layout, progress=progress)
+        self._map = fm.layout(lab, layout, progress=progress, by=by)
+        # neighbours by the same similarity as the layout, so a selection lights up the points around it
+        self._by_neighbors = "coactivation" if self._map.meta.get("by") == "coactivation" else "decoder"
         ex_mod.explanations(lab, progress=progress, tokens=False)  # with a notice when computed now
         feats = self._map.features
         self._position = np.full(sae.d_sae, -1, dtype=np.int64)   # feature -> point index (-1: not on the map)
         self._position[feats] = np.arange(len(feats))
-        texts = [f"#{f}  {label}" for f, label in zip(feats, feature_labels(lab, feats, 4))]
+        texts = [f"#{f}  {label}" for f, label in zip(feats, feature_labels(lab, feats, 4, tagged=True))]
         cluster = self._map.cluster
         points = {
             "xy": codecs.encode(self._map.xy, "float32"),
@@ -109,8 +113,9 @@ class FeatureMap(FeatureSelection, anywidget.AnyWidget):
         if f is None:
             self.neighbors = {}
             return
-        ids, cos = neighbors(self._lab.sae, f, self._n_neighbors)
-        self.neighbors = {"feature": f, "ids": codecs.encode(ids, "int32"), "cosine": codecs.encode(cos, "float32")}
+        ids, sims, by = neighbor_ids(self._lab, f, self._n_neighbors, self._by_neighbors)
+        self.neighbors = {"feature": f, "ids": codecs.encode(ids, "int32"), "cosine": codecs.encode(sims, "float32"),
+                          "by": by}
 
     def show(self, text: str) -> "FeatureMap":
         """Colour the points by their largest activation on ``text`` (÷ each feature's maximum activation)."""
@@ -137,9 +142,14 @@ class FeatureMap(FeatureSelection, anywidget.AnyWidget):
             return self
         df = self._lab.search(query, k=k)
         self.last_search = df
-        self.matches = {"id": request, "query": query, "ids": codecs.encode(df.feature.to_numpy(), "int32"),
-                        "scores": codecs.encode(df.score.to_numpy() if len(df) else np.zeros(0), "float32"),
-                        "message": df.attrs.get("message", "")}
+        ids = df.feature.to_numpy()
+        matches = {"id": request, "query": query, "ids": codecs.encode(ids, "int32"),
+                   "scores": codecs.encode(df.score.to_numpy() if len(df) else np.zeros(0), "float32"),
+                   "message": df.attrs.get("message", "")}
+        frequency = self._lab.stats.get("frequency")
+        if frequency is not None:  # the view sets dense features (fire on > 10% of tokens) apart, density shown
+            matches["density"] = codecs.encode(np.asarray(frequency, dtype=np.float32)[ids.astype(np.int64)], "float32")
+        self.matches = matches
         return self
 
     def position(self, feature: int) -> int:

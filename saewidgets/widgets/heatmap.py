@@ -46,15 +46,17 @@ class Heatmap(FeatureSelection, anywidget.AnyWidget):
 
     prompts = t.List(t.Dict()).tag(sync=True)        # per prompt: tokens, flags, top_ids, top_values, notice
     feature_values = t.Dict().tag(sync=True)         # {"feature", "columns": the feature's value per token}
-    scale = t.Dict().tag(sync=True)                  # max activation of the features shown: {"ids", "values", "source"}
+    scale = t.Dict().tag(sync=True)                  # the features shown: {"ids", "values" (max act), "density", "source"}
     explanations = t.Dict().tag(sync=True)           # {"feature id": short text} for the features shown
 
     def __init__(self, prompts: Sequence[Prompt], d_sae: int, *, max_activation: Any = None,
                  explanations: Mapping[int, str] | None = None, feature: int | None = None, k: int = 8,
-                 **kwargs):
+                 frequency: Any = None, **kwargs):
         k = check_k(k)
         self._esm = esm("heatmap")  # read before traitlets start, so AnyWidget syncs it
         self._max_activation = None if max_activation is None else torch.as_tensor(max_activation).float().cpu()
+        # firing density of every feature: the view ranks dense ones (> 10% of tokens) after the rest
+        self._frequency = None if frequency is None else torch.as_tensor(frequency).float().cpu()
         self._explanations = explanations or {}  # looked up only for the features shown
         payloads, self._activations, shown = [], [], set()
         for p in prompts:
@@ -95,7 +97,10 @@ class Heatmap(FeatureSelection, anywidget.AnyWidget):
             for a in self._activations:
                 values = torch.maximum(values, a.maxima(ids))
             source = "text"
-        return {"ids": codecs.encode(ids, "int32"), "values": codecs.encode(values, "float32"), "source": source}
+        out = {"ids": codecs.encode(ids, "int32"), "values": codecs.encode(values, "float32"), "source": source}
+        if self._frequency is not None:
+            out["density"] = codecs.encode(self._frequency[ids], "float32")
+        return out
 
 
 class _Sparse:
@@ -170,6 +175,8 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
     computed in seconds otherwise).
     Colours are activation ÷ the feature's maximum activation from the SAE's statistics, so they mean
     the same across prompts; without statistics, the maximum within these texts (the view says so).
+    Dense features (firing on more than 10% of tokens, from the statistics' ``frequency``) are listed after
+    the others with their density, and a token's colour is its strongest feature that is not dense.
     """
     if lab.sae is None:
         raise ValueError(NO_SAE)
@@ -184,7 +191,7 @@ def heatmap(lab, text: str | Sequence[str], feature: int | None = None, *, k: in
         explanations = vocabulary_explanations(lab)
     stats = lab.stats
     return Heatmap(prompts, d_sae, max_activation=stats.get("max_activation"), explanations=explanations,
-                   feature=feature, k=k)
+                   feature=feature, k=k, frequency=stats.get("frequency"))
 
 
 class _ExplanationTexts(Mapping):
@@ -196,7 +203,7 @@ class _ExplanationTexts(Mapping):
     def __getitem__(self, feature: int) -> str:
         if not 0 <= int(feature) < self._table.d_sae:
             raise KeyError(feature)
-        return label_of(self._table, self._tokenizer, int(feature), self._n)
+        return label_of(self._table, self._tokenizer, int(feature), self._n, tagged=True)
 
     def __iter__(self):
         return iter(range(self._table.d_sae))

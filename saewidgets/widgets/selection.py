@@ -36,3 +36,9 @@ class FeatureSelection(t.HasTraits):
         except t.TraitError as err:
             self.error = str(err)
             self.send_state(["feature", "error"])
+
+    def save_html(self, path, **kwargs):
+        """This view as one self-contained HTML file that works without a kernel (``widgets/export.py``)."""
+        from .export import save_html
+
+        return save_html(self, path, **kwargs)

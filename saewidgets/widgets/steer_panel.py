@@ -113,6 +113,10 @@ class SteerPanel(anywidget.AnyWidget):
         strength = SLIDERS[self.method]["default"] if strength is None else strength
         self.steer = [*self.steer, {"feature": feature, "strength": float(strength), "label": self._label(feature)}]
 
+    def reveal(self, feature: int | None = None) -> None:
+        """Scroll the panel into view in the browser (and flash ``feature``'s slider): the explorer's *Steer #N*."""
+        self.send({"type": "reveal", "feature": None if feature is None else int(feature)})
+
     def follow(self, widget, name: str = "feature") -> None:
         """Add the feature selected in another widget (heatmap, feature card, map) whenever it changes."""
         def added(change):
@@ -121,6 +125,12 @@ class SteerPanel(anywidget.AnyWidget):
         widget.observe(added, names=name)
         if getattr(widget, name, None) is not None:
             self.add(getattr(widget, name))
+
+    def save_html(self, path, **kwargs):
+        """The panel with the generations it made (marked as recorded) as one self-contained HTML file."""
+        from .export import save_html
+
+        return save_html(self, path, **kwargs)
 
     def run(self) -> int:
         """Start a generation with the current settings (cancelling any running one); returns its id."""

@@ -52,9 +52,13 @@ def chromium_path() -> str | None:
 
 
 class JupyterServer:
-    """A JupyterLab server in a private temporary home; ``root`` is where notebooks go."""
+    """A JupyterLab (or Notebook 7) server in a private temporary home; ``root`` is where notebooks go."""
 
-    def __init__(self, home: Path, startup_timeout: float = 90):
+    def __init__(self, home: Path, startup_timeout: float = 90, *, python: str | None = None,
+                 source_on_path: bool = True, app: str = "lab"):
+        # python/source_on_path: another environment's Jupyter (an installed wheel, with no source tree on the
+        # path); app: "lab" (JupyterLab) or "notebook" (Jupyter Notebook 7)
+        self.python, self.source_on_path, self.app = python or sys.executable, source_on_path, app
         self.home = home
         self.root = home / "root"
         self.port = free_port()
@@ -70,17 +74,23 @@ class JupyterServer:
                          ("JUPYTER_RUNTIME_DIR", "runtime"), ("JUPYTERLAB_SETTINGS_DIR", "settings"),
                          ("JUPYTERLAB_WORKSPACES_DIR", "workspaces"), ("IPYTHONDIR", "ipython")]:
             env[var] = str(self.home / sub)
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        if self.source_on_path:
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        else:
+            env.pop("PYTHONPATH", None)
         env.setdefault("HF_HUB_OFFLINE", "1")
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         for name, values in LAB_SETTINGS.items():
             path = self.home / "settings" / name
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values))
-        cmd = [sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ServerApp.ip=127.0.0.1",
+        cmd = [self.python, "-m", "jupyter", self.app, "--no-browser", "--ServerApp.ip=127.0.0.1",
                f"--ServerApp.port={self.port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={self.root}",
-               "--IdentityProvider.token=", "--ServerApp.password=", "--LabApp.expose_app_in_browser=True",
-               "--ServerApp.terminals_enabled=False", "--LabApp.extension_manager=readonly"]
+               "--IdentityProvider.token=", "--ServerApp.password=", "--ServerApp.terminals_enabled=False"]
+        if self.app == "lab":
+            cmd += ["--LabApp.expose_app_in_browser=True", "--LabApp.extension_manager=readonly"]
+        else:  # Notebook 7 has no extension_manager option, and with it given ignored expose_app_in_browser too
+            cmd += ["--JupyterNotebookApp.expose_app_in_browser=True"]
         if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers and CI often run as root
             cmd.append("--allow-root")
         with open(self.log, "w") as log:
@@ -148,7 +158,8 @@ class NotebookPage:
     def open(self, timeout: float = 120) -> NotebookPage:
         """Load JupyterLab on the notebook and wait until its kernel is ready."""
         # ?reset: start from an empty workspace, so notebooks opened by earlier tests are not restored beside this one.
-        self.page.goto(f"{self.server.url}/lab/tree/{self.name}?reset", timeout=timeout * 1000)
+        path = f"lab/tree/{self.name}?reset" if self.server.app == "lab" else f"notebooks/{self.name}"
+        self.page.goto(f"{self.server.url}/{path}", timeout=timeout * 1000)
         self.page.wait_for_function(
             f"""() => {{ if (!window.jupyterapp) return false; {_CURRENT}
                 return nb && nb.context && nb.context.path === {json.dumps(self.name)} && nb.content.widgets.length > 0

@@ -46,8 +46,36 @@ def test_type_show_click_read_map_steer(nb):
     assert nb.kernel("print(e.feature, e.card.feature, e.map.feature, e.heatmap.feature)") == f"{chosen} " * 3 + str(chosen)
     expect(box.locator(".saew-map")).to_have_attribute("data-neighbours", "10")  # the map highlights its neighbours
 
-    box.get_by_role("button", name=f"Steer #{chosen}").click()
-    expect(box.locator(f'.saew-st-row[data-feature="{chosen}"]')).to_have_count(1)
-    assert nb.kernel("print(list(e.panel.strengths))") == f"[{chosen}]"
     nb.page.mouse.move(0, 0)
     nb.screenshot("explorer", box)
+
+    # "Steer #N" sits at the top, its panel far below: in a normal-height window the panel is out of sight until
+    # the click scrolls it into view; the click also starts a generation with the new slider
+    nb.page.set_viewport_size({"width": 1200, "height": 900})
+    try:
+        steer = box.get_by_role("button", name=f"Steer #{chosen}")
+        steer.scroll_into_view_if_needed()
+        panel = box.locator(".saew-steer")
+        in_view = "el => { const r = el.getBoundingClientRect(); return r.top >= 0 && r.top < window.innerHeight - 100; }"
+        assert not panel.evaluate(in_view)
+        assert panel.get_attribute("data-revealed") is None
+        runs_before = int(nb.kernel("print(e.panel.result.get('id', 0))"))
+        steer.click()
+        expect(box.locator(f'.saew-st-row[data-feature="{chosen}"]')).to_have_count(1)
+        expect(panel).to_have_attribute("data-revealed", "1")
+        nb.page.wait_for_function(f"el => ({in_view})(el)", arg=panel.element_handle())
+        assert nb.kernel("print(list(e.panel.strengths))") == f"[{chosen}]"
+        # the generation that started after the slider was added: its steered column names the feature
+        expect(panel.locator(".saew-st-out")).to_contain_text(f"#{chosen}")
+        assert int(nb.kernel("print(e.panel.result['id'])")) == runs_before + 1
+        nb.kernel("e.panel.wait(300)")
+        expect(panel.locator(".saew-st-status")).not_to_contain_text("running")
+        nb.screenshot("explorer-steer-revealed", nb.page)
+    finally:
+        nb.page.set_viewport_size({"width": 1200, "height": 2600})
+
+
+def test_prompt_boxes_say_what_they_feed(nb):
+    box = nb.cell(1)
+    expect(box.locator(".widget-label", has_text="Text to analyse")).to_have_count(1)
+    expect(box.locator(".saew-st-prompt-label")).to_have_text("Prompt to generate from: steered beside unsteered")

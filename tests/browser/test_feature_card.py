@@ -70,10 +70,38 @@ def test_card_shows_the_dashboard(nb, expected):
     logits = view.locator(".saew-logits").inner_text()
     assert expected["positive"][0].replace(" ", "·").strip() in logits
     assert view.locator(".saew-hist-bar").count() >= 1
-    assert view.locator(".saew-card-expl .saew-chip").count() >= 1
+    assert view.locator(".saew-card-expl .saew-chip, .saew-card-expl .saew-card-words").count() >= 1  # tokens or words
     assert "density" in view.locator(".saew-card-stats").inner_text()
     nb.page.mouse.move(0, 0)
     nb.screenshot("card-light", view)
+
+
+def test_examples_are_not_clipped_and_every_column_says_what_it_is(nb):
+    view = nb.cell(1).locator(CARD)
+    # the context after each example's token wraps inside its column: nothing cut off at the card's right edge
+    clipped = view.locator(".saew-ex-after").evaluate_all(
+        "els => els.filter(e => e.scrollWidth > e.clientWidth + 1 || e.getBoundingClientRect().right >"
+        " e.closest('.saew-card').getBoundingClientRect().right + 1).length")
+    assert clipped == 0
+    heads = view.locator(".saew-logits-head").all_inner_texts()
+    assert heads == ["raises ↑", "lowers ↓"]
+    expect(view.locator(".saew-panel h4").first).to_contain_text("Activations when firing")
+    titles = view.locator(".saew-panel h4").all_inner_texts()
+    assert any(t.lower().startswith("neighbours:") for t in titles), titles
+    expl = json.loads(nb.kernel("print(json.dumps(card.card['explanation'], default=str))"))
+    lines = view.locator(".saew-card-expls > .saew-card-expl, .saew-card-body > .saew-card-expl")
+    first = lines.first.inner_text()
+    if "method" in expl:   # the newer payload: the best method first, under its label
+        label = "explanation" if expl.get("unclear") else expl["label"]
+        assert first.startswith(label), first
+        assert lines.count() == 1 + len(expl.get("alternatives", []))
+        if expl.get("unclear"):
+            expect(lines.first.locator(".saew-expl-unclear")).to_have_text("unclear")
+    else:
+        assert first.startswith("top tokens"), first
+    assert "writes words" not in view.inner_text()
+    nb.page.mouse.move(0, 0)
+    nb.screenshot("card-explanation-neighbours", view)
 
 
 def test_quantile_examples_on_request(nb):

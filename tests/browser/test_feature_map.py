@@ -95,6 +95,94 @@ def test_search_click_neighbours_and_card(nb):
         assert "music" in card.inner_text().lower()
 
 
+OVERLAPS = """(root) => {
+    const boxes = Array.from(root.querySelectorAll('.saew-map-label'))
+        .filter((l) => l.style.display !== 'none').map((l) => l.getBoundingClientRect());
+    let overlaps = 0;
+    for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+        const a = boxes[i], b = boxes[j];
+        if (a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom) overlaps++;
+    }
+    return { shown: boxes.length, overlaps };
+}"""
+
+
+def test_search_lists_its_matches_with_a_colour_key(nb):
+    view = nb.cell(1).locator(MAP)
+    expect(view.locator("input.saew-map-search")).to_have_attribute("placeholder", "search words, e.g. music")
+    box = view.locator("input.saew-map-search")
+    box.fill("ocean")
+    box.press("Enter")
+    expect(view.locator(".saew-map-list-title")).to_contain_text('matches for "ocean"')
+    n = int(view.get_attribute("data-matches"))
+    items = view.locator(".saew-map-list button.saew-map-item")
+    assert items.count() == n == 20
+    ids = json.loads(nb.kernel("print(json.dumps([int(f) for f in m.map.last_search.feature]))"))
+    assert sorted(int(f) for f in items.evaluate_all("els => els.map(e => e.dataset.feature)")) == sorted(ids)
+    assert all(t.strip() for t in items.locator(".saew-map-item-text").all_inner_texts())  # each with its label
+    # the old selection's neighbours are no longer lit: only the matches are, in their own colour, named in the key
+    assert view.get_attribute("data-neighbours") == "0"
+    key = view.locator(".saew-map-key")
+    expect(key.locator('[data-key="match"]')).to_contain_text('search match for "ocean"')
+    assert key.locator('[data-key="neighbour"]').count() == 0
+    nb.page.mouse.move(0, 0)
+    nb.screenshot("map-search-ocean-list", view)
+    # a click on a listed match selects it: Python sees it, its neighbours light up in the neighbour colour
+    pick = items.nth(2)
+    chosen = int(pick.get_attribute("data-feature"))
+    pick.click()
+    nb.page.wait_for_function("() => document.querySelector('.saew-map').dataset.neighbours === '10'")
+    assert nb.kernel("print(m.map.feature)") == str(chosen)
+    expect(key.locator('[data-key="neighbour"]')).to_contain_text(f"neighbour of #{chosen}")
+    colours = key.locator(".saew-map-swatch").evaluate_all("els => els.map(e => e.style.background)")
+    assert len(set(colours)) == len(colours), colours   # match, neighbour, selected: three different colours
+    nb.screenshot("map-match-selected-neighbours", view)
+    # and a new search clears that selection's neighbour highlighting at once
+    box.fill("music")
+    box.press("Enter")
+    expect(view.locator(".saew-map-list-title")).to_contain_text('matches for "music"')
+    assert view.get_attribute("data-neighbours") == "0"
+
+
+def test_cluster_labels_do_not_overlap_and_list_their_features(nb):
+    view = nb.cell(1).locator(MAP)
+    nb.kernel("m.map.search(''); m.colour_by = 'cluster'")
+    expect(view.locator(".saew-map-list")).to_be_hidden()
+    placed = view.evaluate(OVERLAPS)
+    assert placed["shown"] >= 8 and placed["overlaps"] == 0, placed
+    n_labels = int(nb.kernel("print(len(m.map.labels))"))
+    assert placed["shown"] < n_labels or n_labels <= 8   # some labels left out where they would collide
+    nb.page.mouse.move(0, 0)
+    nb.screenshot("map-labels-decluttered", view)
+    # zoomed in, labels are placed again, still without overlaps
+    stage = view.locator(".saew-map-stage").bounding_box()
+    nb.page.mouse.move(stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    for _ in range(4):
+        nb.page.mouse.wheel(0, -300)
+    nb.page.wait_for_timeout(200)
+    zoomed = view.evaluate(OVERLAPS)
+    assert zoomed["overlaps"] == 0, zoomed
+    nb.screenshot("map-labels-zoomed", view)
+    view.locator(".saew-map-reset").click()
+    # a click on a label lists that cluster's features
+    label = view.locator(".saew-map-label:visible").first
+    c = int(label.get_attribute("data-cluster"))
+    text = label.inner_text()
+    before = nb.kernel("print(m.map.feature)")
+    label.click()
+    members = json.loads(nb.kernel(
+        f"print(json.dumps([int(f) for f in m.map.layout_data.features[m.map.layout_data.cluster == {c}]]))"))
+    expect(view.locator(".saew-map-list-title")).to_contain_text(f'cluster "{text}": {len(members)} features')
+    listed = [int(f) for f in view.locator(".saew-map-list .saew-map-item").evaluate_all("els => els.map(e => e.dataset.feature)")]
+    assert len(listed) == min(100, len(members)) and set(listed) <= set(members)
+    assert view.get_attribute("data-cluster") == str(c)
+    assert nb.kernel("print(m.map.feature)") == before  # a label click selects no point
+    nb.page.mouse.move(0, 0)
+    nb.screenshot("map-cluster-listed", view)
+    view.locator("[data-action=close-list]").click()
+    expect(view.locator(".saew-map-list")).to_be_hidden()
+
+
 def test_select_from_python_and_out_of_range(nb):
     view = nb.cell(1).locator(MAP)
     nb.kernel("m.map.feature = 42")
@@ -119,5 +207,13 @@ def test_dark_theme(nb):
         expect(view.locator(".saew-map-legend")).to_contain_text("density")
         nb.page.wait_for_timeout(300)
         nb.screenshot("map-density-dark", view)
+        nb.kernel("m.colour_by = 'cluster'; m.map.search('music')")
+        expect(view.locator(".saew-map-list-title")).to_contain_text('matches for "music"')
+        label = view.locator(".saew-map-label:visible").first
+        fg, bg = label.evaluate("el => [getComputedStyle(el).color, getComputedStyle(el).backgroundColor]")
+        assert fg != bg
+        nb.page.mouse.move(0, 0)
+        nb.page.wait_for_timeout(300)
+        nb.screenshot("map-labels-search-dark", view)
     finally:
         nb.set_theme(dark=False)

@@ -17,7 +17,7 @@ XSS = "Look: <img src=x onerror=alert(1)> and <script>alert(1)</script> done"
 CELLS = [
     f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
     "from labs import browser_lab\n"
-    "from saewidgets.widgets import heatmap\n"
+    "from saewidgets.widgets import codecs, heatmap\n"
     "lab = browser_lab()",
     'w = heatmap(lab, ["The Golden Gate Bridge is in San Francisco.", "def add(a, b):\\n    return a + b"])\nw',
     f"xss = heatmap(lab, {XSS!r})\nxss",
@@ -80,6 +80,38 @@ def test_hover_shows_the_tokens_top_features(nb, expected):
     nb.screenshot("heatmap-tooltip", nb.page)
     nb.page.mouse.move(0, 0)
     expect(nb.page.locator(".saew-tooltip:visible")).to_have_count(0)
+
+
+def test_dense_features_rank_after_rare_ones_and_bars_say_what_they_measure(nb):
+    """A feature firing on most tokens (density > 10%) comes after the specific ones, under its own heading, with its
+    density; every list says what its bars are."""
+    found = json.loads(nb.kernel(
+        "import json, torch\n"
+        "freq = torch.as_tensor(lab.stats['frequency']).float()\n"
+        "ids = codecs.decode(w.prompts[0]['top_ids'])\n"
+        "hit = None\n"
+        "for i, row in enumerate(ids):\n"
+        "    fs = [int(f) for f in row if f >= 0]\n"
+        "    dense = [f for f in fs if freq[f] > 0.1]; rare = [f for f in fs if freq[f] <= 0.1]\n"
+        "    if dense and rare and fs.index(dense[0]) < fs.index(rare[0]):\n"
+        "        hit = {'token': i, 'dense': dense[0], 'rare': rare[0], 'density': float(freq[dense[0]])}; break\n"
+        "print(json.dumps(hit))") or "null")
+    if found is None:
+        pytest.skip("no token of this text has a dense feature stronger than a rare one")
+    view = nb.cell(1).locator(".saew-heatmap")
+    view.locator(TOKEN).nth(found["token"]).hover()
+    tooltip = nb.page.locator(".saew-tooltip:visible")
+    tooltip.wait_for()
+    order = [int(f) for f in tooltip.locator(".saew-feat").evaluate_all("els => els.map(e => e.dataset.feature)")]
+    assert order.index(found["rare"]) < order.index(found["dense"]), order   # raw activation put the dense one first
+    dense = tooltip.locator(f'.saew-feat[data-feature="{found["dense"]}"]')
+    assert "saew-dense" in dense.get_attribute("class")
+    assert "dense: fires on" in dense.inner_text()
+    expect(tooltip.locator(".saew-feats-group")).to_contain_text("fire on most tokens")
+    expect(tooltip.locator(".saew-feats-caption")).to_have_text("bar = activation as share of the feature's maximum")
+    expect(view.locator(".saew-hm-bar")).to_contain_text("colour = each token's strongest non-dense feature's activation")
+    nb.screenshot("heatmap-tooltip-dense-apart", nb.page)
+    nb.page.mouse.move(0, 0)
 
 
 def test_click_token_then_feature_sets_the_python_traitlet_and_recolours(nb):

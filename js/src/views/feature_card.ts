@@ -19,15 +19,44 @@ interface TokenValue {
   value: number;
 }
 
+/** One explanation method's answer: e.g. method "context", label "context words (MI)", quality = detection AUROC. */
+export interface ExplanationAlternative {
+  method: string;
+  label: string;
+  words: string[];
+  quality?: number | null;
+}
+
+export interface Neighbour {
+  feature: number;
+  similarity?: number;
+  cosine?: number; // the old decoder-only list
+  explanation: string;
+  density?: number;
+}
+
 export interface CardPayload {
   feature: number;
   stats: { max: number; frequency: number; mean: number; scale: number; tokens: number; source: string; texts: string };
-  explanation: { kind: string; text: string; tokens?: TokenValue[]; words?: string[] };
+  // old payloads: kind/text/tokens/words ("words": the vocabulary words its direction writes). Newer ones add
+  // method/label/words (the best explanation) with its quality, "unclear", and the other methods' answers.
+  explanation: {
+    kind: string; text: string; tokens?: TokenValue[]; words?: string[];
+    method?: string; label?: string; quality?: number | null; unclear?: boolean; alternatives?: ExplanationAlternative[];
+  };
   histogram: { counts: Payload; hi: number };
   logits: { positive: TokenValue[]; negative: TokenValue[] };
-  neighbors: { feature: number; cosine: number; explanation: string }[];
+  neighbors: Neighbour[];
+  neighbors_by?: Record<string, Neighbour[]>;
+  neighbors_default?: string;
   examples: ExamplesPayload;
 }
+
+/** What each neighbour list measures, as its title says it. */
+export const NEIGHBOUR_TITLES: Record<string, string> = {
+  coactivation: "fire together (co-activation)",
+  decoder: "similar direction (decoder cosine)",
+};
 
 export interface QuantilesPayload {
   id?: number;
@@ -60,11 +89,14 @@ function panel(title: string, ...children: Node[]): HTMLElement {
   return box;
 }
 
-function logitColumn(head: string, rows: TokenValue[], kind: "pos" | "neg"): HTMLElement {
+function logitColumn(head: string, rows: TokenValue[], kind: "pos" | "neg", hint: string): HTMLElement {
   const col = el("div", "saew-logits-col");
-  col.append(el("div", "saew-logits-head", head));
+  const h = el("div", "saew-logits-head", head);
+  h.title = hint;
+  col.append(h);
   for (const r of rows) {
     const line = el("div", `saew-logit saew-${kind}`);
+    line.title = `${visibleWhitespace(r.token)}: ${kind === "pos" ? "+" : ""}${formatValue(r.value)} on its logit per unit of activation`;
     line.append(el("span", "saew-chip", visibleWhitespace(r.token)), el("span", "saew-logit-value", formatValue(r.value)));
     col.append(line);
   }
@@ -75,7 +107,7 @@ function isCard(c: FeatureCardState["card"]): c is CardPayload {
   return c !== null && typeof c === "object" && "feature" in c;
 }
 
-export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, "model" | "el">) {
+function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, "model" | "el">) {
   const m = model as AnyModel<FeatureCardState>;
   const root = el("div", "saew-root saew-card");
   const style = el("style");
@@ -125,8 +157,58 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
 
   // ---- the card itself
 
+  const quality = (q: number | null | undefined) => (typeof q === "number" && Number.isFinite(q) ? `detects ${q.toFixed(2)}` : "");
+  const QUALITY_HINT = "detection score: how well these words predict which held-out windows make the feature fire (AUROC; 0.5 = chance, 1 = perfect)";
+
+  /** One explanation line: its label, its words as chips (muted for an alternative), its quality. */
+  function explanationLine(label: string, words: string[], q: number | null | undefined, kind: "best" | "alt" | "unclear", method: string,
+    tokens?: TokenValue[]): HTMLElement {
+    const line = el("div", `saew-card-expl saew-expl-${kind}`);
+    line.dataset.method = method;
+    if (kind === "alt") line.title = "another method's explanation (muted: it is not the one that detects the feature best)";
+    line.append(el("span", "saew-card-expl-kind", `${label}:`));
+    if (kind === "unclear") {
+      line.append(el("b", "saew-expl-unclear", "unclear"));
+      if (words.length) {
+        const guess = el("span", "saew-card-words saew-expl-guess", `(best guess: ${words.join(", ")})`);
+        guess.title = "the best-scoring method's words; they do not detect the feature well, so read the examples";
+        line.append(guess);
+      }
+    } else if (method === "tokens" && tokens?.length) {
+      for (const t of tokens) {
+        const chip = el("span", "saew-chip", visibleWhitespace(t.token));
+        chip.title = `mean activation ${formatValue(t.value)}`;
+        line.append(chip);
+      }
+    } else line.append(el("span", "saew-card-words", words.length ? words.join(", ") : "—"));
+    const qs = quality(q);
+    if (qs) {
+      const badge = el("span", "saew-expl-quality", qs);
+      badge.title = QUALITY_HINT;
+      line.append(badge);
+    }
+    return line;
+  }
+
   function explanation(c: CardPayload): HTMLElement {
-    const box = el("div", "saew-card-expl");
+    const e = c.explanation;
+    if (e.method) {
+      // the best explanation first, under its method's label; the others muted, each with its label
+      const both = el("div", "saew-card-expls");
+      const unclear = !!e.unclear || e.method === "unclear";
+      const label = e.label || e.method;
+      if (unclear) {
+        const line = explanationLine("explanation", e.words ?? [], e.quality, "unclear", e.method);
+        line.title = "no explanation method detects this feature well: read its examples below";
+        both.append(line);
+      } else {
+        both.append(explanationLine(label, e.words ?? [], e.quality, "best", e.method, e.tokens));
+      }
+      for (const a of e.alternatives ?? []) both.append(explanationLine(a.label || a.method, a.words ?? [], a.quality, "alt", a.method));
+      return both;
+    }
+    // an older payload: top tokens are the explanation; the vocabulary words only an alternative
+    const box = el("div", "saew-card-expl saew-expl-best");
     box.append(el("span", "saew-card-expl-kind", `${c.explanation.kind}:`));
     const tokens = c.explanation.tokens ?? [];
     if (tokens.length) {
@@ -140,10 +222,9 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
     }
     const words = c.explanation.words ?? [];
     if (!words.length) return box;
-    const vocab = el("div", "saew-card-expl");
-    vocab.title = "vocabulary words its direction writes, ranked by mutual information (Wu et al. 2025)";
-    vocab.append(el("span", "saew-card-expl-kind", "writes words:"), el("span", "saew-card-words", words.join(", ")));
-    const both = el("div", "");
+    const vocab = explanationLine("alternative, vocabulary words (embedding MI)", words, null, "alt", "vocabulary");
+    vocab.title = "vocabulary words its decoder direction writes, ranked by mutual information (Wu et al. 2025); often unrelated to what the feature fires on at this layer";
+    const both = el("div", "saew-card-expls");
     both.append(box, vocab);
     return both;
   }
@@ -164,19 +245,47 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
     return box;
   }
 
-  function neighbours(c: CardPayload): HTMLElement {
+  function neighbourList(rows: Neighbour[], by: string): HTMLElement {
     const list = el("div", "saew-nbs");
-    if (c.neighbors.length === 0) list.append(el("span", "saew-empty", "none"));
-    for (const n of c.neighbors) {
+    list.dataset.by = by;
+    if (rows.length === 0) list.append(el("span", "saew-empty", "none"));
+    const measure = by === "coactivation" ? "co-activation similarity" : "cosine of the decoder directions";
+    for (const n of rows) {
+      const sim = n.similarity ?? n.cosine ?? 0;
       const b = el("button", "saew-nb");
       b.type = "button";
       b.dataset.feature = String(n.feature);
-      b.title = `open feature #${n.feature} (cosine ${n.cosine.toFixed(3)} of the decoder directions)`;
-      b.append(el("span", "saew-nb-id", `#${n.feature}`), el("span", "saew-nb-cos", n.cosine.toFixed(2)),
-        el("span", "saew-nb-expl", n.explanation));
+      const dense = typeof n.density === "number" && n.density > 0.1;
+      b.title = `open feature #${n.feature} (${measure} ${sim.toFixed(3)}` +
+        (typeof n.density === "number" ? `; fires on ${percent(n.density)} of tokens${dense ? ", dense" : ""}` : "") + ")";
+      if (dense) b.classList.add("saew-dense");
+      const expl = el("span", "saew-nb-expl", n.explanation);
+      if (dense) expl.prepend(el("span", "saew-nb-density", `dense ${percent(n.density!)} · `));
+      b.append(el("span", "saew-nb-id", `#${n.feature}`), el("span", "saew-nb-cos", sim.toFixed(2)), expl);
       list.append(b);
     }
     return list;
+  }
+
+  /** The neighbour panels: the default measure first, the other one too where its list differs. */
+  function neighbourPanels(c: CardPayload): HTMLElement[] {
+    const by = c.neighbors_by;
+    if (!by || !Object.keys(by).length) {
+      return [panel(`Neighbours: ${NEIGHBOUR_TITLES.decoder}`, neighbourList(c.neighbors, "decoder"))];
+    }
+    const names = Object.keys(by);
+    const first = c.neighbors_default && by[c.neighbors_default] ? c.neighbors_default : names[0];
+    const order = [first, ...names.filter((n) => n !== first)];
+    const ids = (n: string) => by[n].map((r) => r.feature).sort((a, b) => a - b).join(",");
+    const out: HTMLElement[] = [];
+    for (const name of order) {
+      if (name !== first && ids(name) === ids(first)) continue; // the same list twice says nothing new
+      const box = panel(`Neighbours: ${NEIGHBOUR_TITLES[name] ?? name}`, neighbourList(by[name], name));
+      box.classList.add("saew-nb-panel");
+      box.dataset.by = name;
+      out.push(box);
+    }
+    return out;
   }
 
   function quantilesSection(c: CardPayload): HTMLElement {
@@ -232,12 +341,15 @@ export function render({ model, el: host }: Pick<RenderProps<FeatureCardState>, 
     const counts = decodeInt(c.histogram.counts).data;
     const panels = el("div", "saew-card-panels");
     const logits = el("div", "saew-logits");
-    logits.append(logitColumn("promotes", c.logits.positive, "pos"), logitColumn("suppresses", c.logits.negative, "neg"));
-    panels.append(
-      panel("Activations", histogram(counts, c.histogram.hi, c.stats.scale, c.stats.mean, scale)),
-      panel("Logit lens", logits),
-      panel("Neighbours (decoder cosine)", neighbours(c)),
+    logits.append(
+      logitColumn("raises ↑", c.logits.positive, "pos", "next tokens whose logits its decoder direction raises most (W_dec · W_U; logit change per unit of activation)"),
+      logitColumn("lowers ↓", c.logits.negative, "neg", "next tokens whose logits its decoder direction lowers most (W_dec · W_U)"),
     );
+    const lens = panel("Logit lens: next-token logits", logits);
+    lens.title = "the logit lens: the decoder direction read through the unembedding (W_dec · W_U), i.e. which next tokens the feature makes likelier or less likely";
+    const hist = panel("Activations when firing", histogram(counts, c.histogram.hi, c.stats.scale, c.stats.mean, scale),
+      el("div", "saew-hint", "bar height = number of firings (log scale); colour = activation ÷ the feature's max"));
+    panels.append(hist, lens, ...neighbourPanels(c));
     const examples = el("section", "saew-card-section");
     const exHead = el("div", "saew-card-section-head");
     exHead.append(el("h4", "", "Top activations"), legend(scale, "0", `${formatValue(c.stats.scale)} max`,

@@ -22,7 +22,7 @@ export interface HeatmapState {
   prompts: PromptPayload[];
   feature: number | null;
   feature_values: { feature: number | null; columns: Payload[] };
-  scale: { ids?: Payload; values?: Payload; source: "stats" | "text" | "none" };
+  scale: { ids?: Payload; values?: Payload; density?: Payload; source: "stats" | "text" | "none" };
   explanations: Record<string, string>;
   d_sae: number;
   error: string;
@@ -51,11 +51,29 @@ function loadPrompt(p: PromptPayload): Prompt {
   };
 }
 
-export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "model" | "el">) {
+/** Features firing on more than this share of tokens are dense: ranked after the others, set apart. */
+export const DENSE = 0.1;
+/** What a feature list's bars measure, said under every list. */
+export const BAR_CAPTION = "bar = activation as share of the feature's maximum";
+
+const hmCss = String.raw`
+.saew-feat-density { color: var(--saew-muted); font-size: 0.9em; margin-right: 6px; }
+.saew-feat.saew-dense .saew-feat-id, .saew-feat.saew-dense .saew-feat-value { color: var(--saew-muted); }
+.saew-feats-group { color: var(--saew-muted); font-size: 0.88em; margin: 4px 0 1px; border-top: 1px dashed var(--saew-border); padding-top: 2px; }
+.saew-feats-caption { margin-top: 3px; }
+.saew-hm-legend { display: inline-flex; flex-wrap: wrap; align-items: center; gap: 4px 8px; }
+`;
+
+/** Dense features after the others (each group in its own order: strongest activation first). */
+export function rankRows(rows: FeatureRow[]): FeatureRow[] {
+  return [...rows.filter((r) => !r.dense), ...rows.filter((r) => r.dense)];
+}
+
+function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "model" | "el">) {
   const m = model as AnyModel<HeatmapState>;
   const root = el("div", "saew-root saew-heatmap");
   const style = el("style");
-  style.textContent = css;
+  style.textContent = css + hmCss;
 
   const bar = el("div", "saew-hm-bar");
   const mode = el("span", "saew-hm-mode");
@@ -69,7 +87,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
   input.step = "1";
   input.placeholder = "#";
   pick.append(input);
-  const legendSlot = el("span");
+  const legendSlot = el("span", "saew-hm-legend");
   const controls = el("span", "saew-hm-controls");
   controls.append(pick, clear);
   bar.append(mode, legendSlot, controls);
@@ -93,6 +111,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
   let prompts: Prompt[] = [];
   let columns: { feature: number; data: Float32Array[] } | null = null; // the selected feature, per prompt
   let maxima = new Map<number, number>(); // from Python: max activation of every feature shown
+  let densities = new Map<number, number>(); // from Python: firing density of every feature shown
   const fallback = new Map<number, number>(); // for any feature Python left out: its max seen here
   let scale = new ColourScale(isDark(host));
   let pin: { p: number; i: number } | null = null;
@@ -119,9 +138,27 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
     for (let j = i * p.k; j < (i + 1) * p.k; j++) {
       const f = p.ids[j];
       if (f < 0 || !(p.values[j] > 0)) continue;
-      rows.push({ feature: f, value: p.values[j], t: p.values[j] / maxOf(f), explanation: explanation(f) });
+      const density = densities.get(f);
+      rows.push({ feature: f, value: p.values[j], t: p.values[j] / maxOf(f), explanation: explanation(f), density,
+        dense: density !== undefined && density > DENSE });
     }
-    return rows;
+    return rankRows(rows);
+  }
+
+  /** A token's features: the specific ones, then the dense ones under their own heading, then what bars mean. */
+  function rowsList(p: Prompt, i: number, interactive: boolean): HTMLElement {
+    const rows = rowsFor(p, i);
+    const specific = rows.filter((r) => !r.dense);
+    const dense = rows.filter((r) => r.dense);
+    const box = el("div", "saew-feats-box");
+    // "no active features" only when nothing fires at all (not when only dense features do)
+    if (specific.length || !dense.length) box.append(featureList(specific, scale, { interactive, selected: feature() }));
+    if (dense.length) {
+      box.append(el("div", "saew-feats-group", `fire on most tokens (more than ${DENSE * 100}%), so say little about this one:`),
+        featureList(dense, scale, { interactive, selected: feature() }));
+    }
+    box.append(el("div", "saew-hint saew-feats-caption", BAR_CAPTION));
+    return box;
   }
 
   // ---- reading the model
@@ -129,10 +166,15 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
   function loadScale() {
     const s = m.get("scale");
     maxima = new Map();
+    densities = new Map();
     if (s?.ids && s?.values) {
       const ids = decodeInt(s.ids).data;
       const values = decodeFloat(s.values).data;
       ids.forEach((f, j) => maxima.set(f, values[j]));
+      if (s.density) {
+        const d = decodeFloat(s.density).data;
+        ids.forEach((f, j) => densities.set(f, d[j]));
+      }
     }
   }
 
@@ -186,7 +228,15 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
         let t = 0;
         if (p.flags[i] & FLAG_SINK) t = 0;
         else if (column) t = column[i] / top;
-        else if (p.k > 0 && p.ids[i * p.k] >= 0) t = p.values[i * p.k] / maxOf(p.ids[i * p.k]);
+        else if (p.k > 0 && p.ids[i * p.k] >= 0) {
+          // the strongest feature that is not dense (one firing on most tokens would colour everything)
+          let j = i * p.k;
+          for (let q = i * p.k; q < (i + 1) * p.k; q++) {
+            const d = densities.get(p.ids[q]);
+            if (p.ids[q] >= 0 && p.values[q] > 0 && !(d !== undefined && d > DENSE)) { j = q; break; }
+          }
+          t = p.values[j] / maxOf(p.ids[j]);
+        }
         const swatch = scale.swatch(t);
         const s = p.spans[i].style;
         s.backgroundColor = swatch ? swatch.background : "";
@@ -216,10 +266,14 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
 
     const source = m.get("scale")?.source ?? "none";
     if (f === null) {
-      legendSlot.replaceChildren(legend(scale, "0", "1 × max", "each token's strongest activation ÷ that feature's max activation"));
+      const what = densities.size ? "strongest non-dense feature's" : "strongest feature's";
+      legendSlot.replaceChildren(el("span", "saew-hint", `colour = each token's ${what} activation ÷ its max`),
+        legend(scale, "0", "1 × max", "each token's strongest activation ÷ that feature's max activation" +
+          (densities.size ? ` (features firing on more than ${DENSE * 100}% of tokens are skipped)` : "")));
     } else {
       const max = formatValue(maxOf(f));
-      legendSlot.replaceChildren(legend(scale, "0", `${max} max`, `feature #${f}'s activation; its max activation is ${max}`));
+      legendSlot.replaceChildren(el("span", "saew-hint", `colour = feature #${f}'s activation`),
+        legend(scale, "0", `${max} max`, `feature #${f}'s activation; its max activation is ${max}`));
     }
     note.textContent =
       source !== "text" ? "" : "This SAE has no activation statistics, so colours are scaled to each feature's maximum in the text shown here: they can't be compared with other heatmaps.";
@@ -243,7 +297,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
     close.dataset.action = "unpin";
     head.append(close);
     const hint = el("div", "saew-hint", "click a feature to colour the text by it");
-    pinned.replaceChildren(head, featureList(rowsFor(p, pin.i), scale, { interactive: true, selected: feature() }), hint);
+    pinned.replaceChildren(head, rowsList(p, pin.i, true), hint);
   }
 
   function showTooltip(span: HTMLElement, p: Prompt, i: number) {
@@ -257,7 +311,7 @@ export function render({ model, el: host }: Pick<RenderProps<HeatmapState>, "mod
       const n = prompts.indexOf(p);
       parts.push(el("div", "saew-tip-line", `feature #${f}: ${formatValue(columns!.data[n][i])}`));
     }
-    parts.push(featureList(rowsFor(p, i), scale, { interactive: false, selected: f }));
+    parts.push(rowsList(p, i, false));
     parts.push(el("div", "saew-hint", "click to pin"));
     tooltip.replaceChildren(...parts);
     tooltip.hidden = false;

@@ -86,11 +86,20 @@ export function formatStrength(strength: number, method: string, unit: string): 
   return unit.startsWith("×") ? `${s}${unit}` : `${s} ${unit}`;
 }
 
-export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "model" | "el">) {
+/** What the prompt box is for, said above it (a page may hold other text boxes, e.g. the explorer's). */
+export const PROMPT_LABEL = "Prompt to generate from: steered beside unsteered";
+
+const revealCss = String.raw`
+.saew-st-prompt-label { color: var(--saew-muted); font-size: 0.92em; }
+@keyframes saew-st-flash { from { background: var(--saew-subtle); outline-color: var(--saew-accent); } to { background: none; outline-color: transparent; } }
+.saew-st-row.saew-st-flash { animation: saew-st-flash 1.6s ease-out; outline: 2px solid transparent; border-radius: 3px; }
+`;
+
+function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "model" | "el">) {
   const m = model as AnyModel<SteerPanelState>;
   const root = el("div", "saew-root saew-steer");
   const style = el("style");
-  style.textContent = css + steerCss;
+  style.textContent = css + steerCss + revealCss;
 
   // ---- layout
   const notice = el("div", "saew-notice");
@@ -98,6 +107,8 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
   prompt.rows = 2;
   prompt.placeholder = "Prompt (Ctrl+Enter to generate)";
   prompt.setAttribute("aria-label", "prompt");
+  const promptLabel = el("label", "saew-st-prompt-label", PROMPT_LABEL);
+  promptLabel.addEventListener("click", () => prompt.focus());
   const chat = el("input");
   chat.type = "checkbox";
   const chatLabel = labelled("chat template", chat);
@@ -136,7 +147,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
   const error = el("div", "saew-hm-error");
   error.setAttribute("role", "alert");
   const output = el("div", "saew-st-out");
-  root.append(style, notice, promptRow, rows, addRow, searchResults, controls, error, status, output);
+  root.append(style, notice, promptLabel, promptRow, rows, addRow, searchResults, controls, error, status, output);
   host.replaceChildren(root);
 
   let localError = "";
@@ -398,6 +409,22 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
       .map((name) => [`change:${name}`, drawSettings] as [string, () => void])),
   ];
   const disconnect = connect(m, listeners);
+  // Python asks to be seen ({type: "reveal", feature}: the explorer's "Steer #N"): scroll the panel into
+  // view and flash the feature's row. root.dataset.revealed counts the reveals (tests read the order of events).
+  let reveals = 0;
+  const onCustom = (msg: { type?: string; feature?: number | null }) => {
+    if (!msg || msg.type !== "reveal") return;
+    reveals += 1;
+    root.dataset.revealed = String(reveals);
+    root.scrollIntoView?.({ block: "start", behavior: "smooth" });
+    const row = msg.feature == null ? null : rows.querySelector<HTMLElement>(`.saew-st-row[data-feature="${Number(msg.feature)}"]`);
+    if (row) {
+      row.classList.remove("saew-st-flash");
+      void row.offsetWidth; // restart the animation
+      row.classList.add("saew-st-flash");
+    }
+  };
+  m.on("msg:custom", onCustom);
   drawSettings();
   drawRows();
   drawSearch();
@@ -406,6 +433,7 @@ export function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "
 
   return () => {
     if (timer !== null) clearTimeout(timer);
+    m.off("msg:custom", onCustom);
     disconnect();
   };
 }
