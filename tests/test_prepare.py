@@ -93,7 +93,7 @@ def test_prepare_gathers_what_fires_together(own):
     table = coact_mod.CoactivationNeighbors.load(out / "coactivation.npz")
     assert table.ids.shape == (64, min(coact_mod.TOP, 63))
     alive = np.nonzero(lab.sae.stats["frequency"].numpy() > 0)[0]
-    f = int(alive[0])
+    f = int(next(g for g in alive if len(table.of(int(g), 10)[0]) >= 5))  # one with partners (phi > 0)
     ids, sims = table.of(f, 10)
     assert len(ids) and f not in ids and np.all(np.diff(sims) <= 1e-6) and np.all((sims > 0) & (sims <= 1))
     ex = explain_mod.Explanations.load(out / "explanations.npz")
@@ -105,13 +105,16 @@ def test_prepare_gathers_what_fires_together(own):
     stop = explain_mod.function_words(ex.words)
     assert not any(w in {x for x, s in zip(ex.words, stop) if s} for g in alive for w in ex.context_words(int(g)))
     df = lab.neighbors(f, k=5, by="coactivation")
-    assert df.attrs["by"] == "coactivation" and df.feature.tolist() == ids[:5].tolist()
-    both = lab.neighbors(f, k=5)
-    assert both.attrs["by"] == "both"  # "auto" uses the co-activation counts when there are some
+    freq = lab.sae.stats["frequency"].numpy()
+    ranked = [g for g in table.of(f, 64)[0] if freq[g] <= 0.1] + [g for g in table.of(f, 64)[0] if freq[g] > 0.1]
+    assert df.attrs["by"] == "coactivation" and df.feature.tolist() == ranked[:5]  # dense partners go last
+    assert lab.neighbors(f, k=5).attrs["by"] == "coactivation"  # "auto" uses the counts when there are some
+    both = lab.neighbors(f, k=5, by="both")
+    assert both.attrs["by"] == "both"
     # "both" ranks by phi + half the cosine: check the order from the two tables themselves
     phi = dict(zip(*table.of(f, coact_mod.TOP)))
     expected = [max(phi.get(g, 0.0), 0.0) + 0.5 * max(c, 0.0) for g, c in zip(both.feature, both.cosine)]
-    assert np.allclose(both.similarity, expected, atol=1e-5) and list(both.similarity) == sorted(both.similarity, reverse=True)
+    assert np.allclose(both.similarity, expected, atol=1e-4) and list(both.similarity) == sorted(both.similarity, reverse=True)
     assert lab.neighbors(f, k=5, by="decoder").attrs["by"] == "decoder"
     coact_map = lab.map(by="coactivation").map.layout_data
     assert coact_map.meta["by"] == "coactivation" and coact_map.xy.shape == (64, 2)

@@ -200,5 +200,7 @@ def test_hover_explanations_default_to_top_tokens_or_vocabulary_words(tiny_lab):
         once = {}  # each token once, whatever its case: the first form seen stands for it
         for token in tokens:
             once.setdefault(token.casefold(), token)
-        expected = ", ".join(list(once.values())[:3]) or ", ".join(table.top_words(f, 3))
+        text = ", ".join(list(once.values())[:3])
+        # the hover names the method: top tokens here (no lab.prepare, so no scores), else the words it writes
+        expected = f"{text} (top tokens)" if text else f"{', '.join(table.top_words(f, 3))} (writes)"
         assert w.explanations[str(f)] == expected

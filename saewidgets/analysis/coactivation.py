@@ -60,6 +60,7 @@ KIND = Kind("coactivation", FILE, FORMAT, CoactivationNeighbors)
 
 def from_counts(ctx, counts: Coactivation, tokens: int, how: str = SIMILARITY) -> CoactivationNeighbors:
     ids, sims = top_partners(counts, TOP, how)
+    sims = np.where(sims > 0, sims, -np.inf)  # only features that fire together more than chance are partners
     meta = {"format": FORMAT, "sae": ctx.store.fingerprint, "similarity": how, "segment": counts.segment,
             "segments": counts.segments, "tokens": tokens}
     return CoactivationNeighbors(ids, sims, meta)

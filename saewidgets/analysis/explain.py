@@ -245,11 +245,11 @@ def top_tokens_all(d: Dashboards, n: int = TOP_TOKENS) -> tuple[np.ndarray, np.n
 FUNCTION_WORDS = 150  # the most frequent English words: never a context explanation (the, and, of, ...)
 
 
-def function_words(words: list[str], n: int = FUNCTION_WORDS) -> torch.Tensor:
-    """``[len(words)]`` bool: the words among the ``n`` most frequent English ones."""
+def function_words(words: list[str], n: int = FUNCTION_WORDS, languages: tuple[str, ...] = ("en",)) -> torch.Tensor:
+    """``[len(words)]`` bool: the words among the ``n`` most frequent of any of ``languages``."""
     import wordfreq
 
-    frequent = set(wordfreq.top_n_list("en", n))
+    frequent = {w for lang in languages for w in wordfreq.top_n_list(lang, n)}
     return torch.tensor([w in frequent for w in words], dtype=torch.bool)
 
 
@@ -342,25 +342,48 @@ def explanations_or_none(ctx) -> Explanations | None:
 
 @dataclass
 class Explanation:
-    """What ``lab.explain(f)`` returns: vocabulary words (mutual information) and top-activation tokens."""
+    """What ``lab.explain(f)`` returns: every explanation of a feature, and which one views show first.
+
+    ``context``: words near its firings (context MI, after ``lab.prepare``); ``tokens``: its top-activation
+    tokens; ``words``: vocabulary words its direction writes (embedding MI). ``quality``: each method's
+    detection AUROC on the feature's sampled firings; ``best``: the method shown first, or "unclear".
+    """
 
     feature: int
     words: pd.DataFrame      # word, score
-    tokens: pd.DataFrame     # token, mean_activation (over the top activating examples)
+    tokens: pd.DataFrame     # token, token_id, mean_activation (over the top activating examples)
+    context: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["word", "score"]))
+    quality: dict = field(default_factory=dict)
+    best: str = "tokens"
+    shown: list = field(default_factory=list)   # the best method's entries (the unclear one's best guess)
 
     @property
     def text(self) -> str:
-        w = ", ".join(self.words.word.head(5))
-        t = ", ".join(repr(s) for s in self.tokens.token.head(4))
-        return f"{w} | {t}" if t else w
+        return ", ".join(self.shown[:5])
+
+    def frame(self) -> pd.DataFrame:
+        """One row a method, best first: method, label, detection (AUROC), entries."""
+        lists = {"context": list(self.context.word), "tokens": [t.strip() or t for t in self.tokens.token],
+                 "vocabulary": list(self.words.word)}
+        order = sorted(lists, key=lambda m: -self.quality.get(m, -1.0))
+        return pd.DataFrame({"method": order, "label": [LABELS[m] for m in order],
+                             "detection": [self.quality.get(m, float("nan")) for m in order],
+                             "entries": [", ".join(lists[m][:6]) for m in order]})
+
+    def _repr_html_(self) -> str:
+        head = f"<b>#{self.feature}</b>: {LABELS[self.best]}"
+        return head + self.frame().to_html(index=False, escape=True)
 
     def __repr__(self) -> str:
-        return (f"Explanation(#{self.feature}: words {', '.join(self.words.word.head(8))}; "
-                f"top tokens {', '.join(repr(s) for s in self.tokens.token.head(6))})")
+        q = self.quality.get(self.best if self.best != "unclear" else "", None)
+        score = f" (detects {q:.2f})" if q is not None else ""
+        return (f"Explanation(#{self.feature}: {LABELS[self.best]}{score}: {', '.join(self.shown[:6])}; "
+                f"context {', '.join(self.context.word.head(6))}; top tokens "
+                f"{', '.join(repr(t) for t in self.tokens.token.head(6))}; writes {', '.join(self.words.word.head(6))})")
 
 
 def explain(ctx, feature: int, progress: bool = True) -> Explanation:
-    """``lab.explain(f)``: both explanations of one feature."""
+    """``lab.explain(f)``: every explanation of one feature, the best first."""
     feature = check_feature(feature, ctx.need_sae().d_sae)
     ex = explanations(ctx, progress)
     ids, scores = ex.arrays["word_ids"][feature], ex.arrays["word_scores"][feature]
@@ -369,7 +392,15 @@ def explain(ctx, feature: int, progress: bool = True) -> Explanation:
     tids = ex.top_token_ids(feature)
     acts = ex.arrays["token_acts"][feature][:len(tids)].astype(float)
     tokens = pd.DataFrame({"token": ex.token_texts(ctx.tokenizer, tids), "token_id": tids, "mean_activation": acts})
-    return Explanation(feature, words, tokens)
+    context = pd.DataFrame(columns=["word", "score"])
+    if "context_ids" in ex.arrays:
+        cids, cscores = ex.arrays["context_ids"][feature], ex.arrays["context_scores"][feature]
+        ok = cscores > 0
+        context = pd.DataFrame({"word": [ex.words[i] for i in cids[ok]], "score": cscores[ok].astype(float)})
+    quality = ex.quality(feature)
+    best = ex.best_method(feature)
+    guess = best if best != "unclear" else max(quality, key=quality.get, default="tokens")
+    return Explanation(feature, words, tokens, context, quality, best, ex.entries(feature, guess, ctx.tokenizer, 8))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -377,7 +408,7 @@ def explain(ctx, feature: int, progress: bool = True) -> Explanation:
 
 
 def metrics(ex: Explanations, tokenizer, k: int = 5, dominate: float = 0.10) -> pd.DataFrame:
-    """Lexical, Dominate and Diversity of both explanations, over features that have one.
+    """Lexical, Dominate and Diversity of each explanation method, over features that have one.
 
     Each feature's explanation is its top ``k`` words (MI) or top ``k`` tokens (stripped, lower-cased).
     - Lexical: share of explanation words that are very frequent (among the ``FREQUENT`` most frequent
@@ -394,8 +425,11 @@ def metrics(ex: Explanations, tokenizer, k: int = 5, dominate: float = 0.10) -> 
         frequent = set(ex.words[:FREQUENT])
     mi = [ex.top_words(f, k) for f in range(ex.d_sae)]
     tok = [[t.strip().lower() for t in ex.token_texts(tokenizer, ex.top_token_ids(f, k))] for f in range(ex.d_sae)]
+    methods = [("vocabulary (MI)", mi), ("top tokens", tok)]
+    if "context_ids" in ex.arrays:
+        methods.append(("context (MI)", [ex.context_words(f, k) for f in range(ex.d_sae)]))
     rows = []
-    for name, lists in (("vocabulary (MI)", mi), ("top tokens", tok)):
+    for name, lists in methods:
         lists = [[w for w in ws if w] for ws in lists]
         lists = [ws for ws in lists if ws]
         flat = [w for ws in lists for w in ws]

@@ -22,7 +22,7 @@ import torch
 
 from ..tokens import single_token_ids
 
-UNCLEAR_BELOW = 0.65  # best in-sample AUROC under this: the card says "unclear" (see docs/explanations.md)
+UNCLEAR_BELOW = 0.55  # best in-sample AUROC under this: views say "unclear" (chosen on held-out detection, docs/explanations.md)
 RANK_WEIGHT = 0.05    # each later entry counts this much less than the one before
 
 
@@ -79,17 +79,23 @@ def auroc(positive: torch.Tensor, negative: torch.Tensor) -> float:
 
 
 POOL = 2000  # sampled firings of random features: the "rest of the corpus" each feature is told apart from
+FIRES_SHARE = 0.2  # a sampled firing is a positive when above this share of the feature's maximum
+MIN_POSITIVES = 3  # fewer clear sampled firings: no score (the views then show top tokens first)
 
 
 def in_sample(ex, arrays: dict[str, np.ndarray], tokenizer, methods: Sequence[str], n: int = 5, pool: int = POOL,
               seed: int = 0, progress=None) -> np.ndarray:
-    """``[d_sae, len(methods)]`` float32: each method's detection AUROC on the feature's sampled firings
-    (dashboard arrays ``sample_tokens`` / ``sample_value``) against a pool of other features' (NaN where a
-    feature has no samples or a method no entries). ``ex``: the ``explain.Explanations`` table."""
+    """``[d_sae, len(methods)]`` float32: each method's detection AUROC on the feature's clear sampled
+    firings (dashboard arrays ``sample_tokens`` / ``sample_value`` above ``FIRES_SHARE`` of its maximum)
+    against a pool of other features' (NaN where a feature has fewer than ``MIN_POSITIVES`` or a method no
+    entries). ``ex``: the ``explain.Explanations`` table."""
     tokens, value = arrays["sample_tokens"], arrays["sample_value"]
     d = len(tokens)
+    # a firing counts when it is clear (as on held-out text: above 20% of the feature's maximum); the faint
+    # ones of a Top-K code say little about what the feature is for
+    strong = value > FIRES_SHARE * arrays["max_activation"][:, None]
     rng = np.random.default_rng(seed)
-    f_ok, s_ok = np.nonzero(value > 0)
+    f_ok, s_ok = np.nonzero(strong)
     if not len(f_ok):
         return np.full((d, len(methods)), np.nan, dtype=np.float32)
     pick = rng.choice(len(f_ok), min(pool, len(f_ok)), replace=False)
@@ -105,8 +111,8 @@ def in_sample(ex, arrays: dict[str, np.ndarray], tokenizer, methods: Sequence[st
 
     out = np.full((d, len(methods)), np.nan, dtype=np.float32)
     for f in range(d):
-        mine = tokens[f][value[f] > 0]
-        if not len(mine):
+        mine = tokens[f][strong[f]]
+        if len(mine) < MIN_POSITIVES:
             continue
         others = torch.from_numpy(pool_feature != f)
         for m, method in enumerate(methods):

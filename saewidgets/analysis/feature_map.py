@@ -53,7 +53,8 @@ MAX_POINTS = 100_000
 N_CLUSTERS = 48
 UMAP_ARGS = dict(n_neighbors=15, min_dist=0.05, metric="cosine", random_state=0)
 BY = ("decoder", "coactivation")
-LABEL_STOP_WORDS = 300  # the most frequent English words never name a cluster
+LABEL_STOP_WORDS = 300  # the most frequent words never name a cluster: English, and the languages of the
+LABEL_LANGUAGES = ("en", "de", "fr", "es", "nl", "it", "pt")  # corpus's other text (den, von, dan)
 
 
 @dataclass
@@ -145,7 +146,8 @@ def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int =
 
     The terms are the members' context words when the SAE has them (``lab.prepare``), else their top
     activating tokens that start a whole word (what a region reads: music, dogs), else the vocabulary
-    words their directions write. The ``LABEL_STOP_WORDS`` most frequent English words never count.
+    words their directions write. The ``LABEL_STOP_WORDS`` most frequent words of ``LABEL_LANGUAGES``
+    and words under three letters never count.
     """
     n_clusters = int(cluster.max(initial=-1)) + 1
     if ex is None:
@@ -164,7 +166,7 @@ def cluster_labels(cluster: np.ndarray, features: np.ndarray, ex, n_words: int =
 
 
 def _feature_terms(features: np.ndarray, ex, tokenizer) -> list[list[str]]:
-    stop = {w for w, s in zip(ex.words, function_words(ex.words, LABEL_STOP_WORDS)) if s}
+    stop = {w for w, s in zip(ex.words, function_words(ex.words, LABEL_STOP_WORDS, LABEL_LANGUAGES)) if s}
     if "context_ids" in ex.arrays:  # two-letter words (de, la, mo) read as fragments on a map
         return [[w for w in ex.context_words(int(f), 5) if w not in stop and len(w) >= 3] for f in features]
     if tokenizer is not None and ex.arrays["token_acts"].any():

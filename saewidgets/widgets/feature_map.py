@@ -189,6 +189,14 @@ class MapExplorer(ipywidgets.VBox):
         self._links = [t.link((self.map, "feature"), (self, "feature"))]
         if card:  # both ways: a neighbour clicked in the card moves the map
             self._links.append(t.link((self.map, "feature"), (self.card, "feature")))
+        # the same link in the browser, so a saved page (save_html) or an nbconvert export still follows clicks
+        self._jslinks = [ipywidgets.jslink((self.map, "feature"), (self.card, "feature"))] if card else []
+
+    def save_html(self, path, **kwargs):
+        """The map (and its card) as one self-contained HTML file that works without a kernel."""
+        from .export import save_html
+
+        return save_html(self, path, **kwargs)
 
     def show(self, text: str) -> "MapExplorer":
         self.map.show(text)
