@@ -61,3 +61,12 @@ def test_without_map_and_panel(tiny_lab):
     e = tiny_lab.explorer("hi", show_map=False, steer=False)
     e.heatmap.feature = 3
     assert e.card.feature == 3 and e.steer_button.disabled
+
+
+def test_the_attribution_view_joins_the_explorer_by_the_selected_feature(explorer):
+    view = explorer.attribute("hello there", max_new_tokens=3)
+    assert view in explorer.children and explorer.children.index(view) == explorer.children.index(explorer.card) + 1
+    view.feature = 5                       # a feature clicked among a token's causes
+    assert explorer.feature == 5 and explorer.card.feature == 5
+    explorer.card.feature = 7              # and back: a neighbour clicked in the card
+    assert view.feature == 7

@@ -94,6 +94,20 @@ class Explorer(ipywidgets.VBox):
             self.steer_button.tooltip = (f"add #{feature} to the steering panel below, scroll to it and generate "
                                          "steered beside unsteered")
 
+    def attribute(self, prompt: str, **kwargs):
+        """Add the attribution view of ``prompt`` (``lab.attribution``) under the card, linked by the same
+        selected feature: a feature clicked among a token's causes opens in the card, the map and the panel."""
+        from .attribution import AttributionView
+
+        view = AttributionView(self._lab, prompt, **kwargs)
+        self._links.append(t.link((self, "feature"), (view, "feature")))
+        self._jslinks.append(ipywidgets.jslink((view, "feature"), (self.card, "feature")))
+        children = list(self.children)
+        children.insert(children.index(self.card) + 1, view)
+        self.children = children
+        self.attribution = view
+        return view
+
     def save_html(self, path, **kwargs):
         """The explorer as one self-contained HTML file that works without a kernel (``widgets/export.py``)."""
         from .export import save_html
