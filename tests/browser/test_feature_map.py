@@ -164,10 +164,10 @@ def test_cluster_labels_do_not_overlap_and_list_their_features(nb):
     assert zoomed["overlaps"] == 0, zoomed
     nb.screenshot("map-labels-zoomed", view)
     view.locator(".saew-map-reset").click()
+    nb.page.wait_for_timeout(300)  # the labels are placed again after the reset: read one once they settle
     # a click on a label lists that cluster's features
     label = view.locator(".saew-map-label:visible").first
-    c = int(label.get_attribute("data-cluster"))
-    text = label.inner_text()
+    c, text = label.evaluate("n => [Number(n.dataset.cluster), n.textContent]")
     before = nb.kernel("print(m.map.feature)")
     label.click()
     members = json.loads(nb.kernel(
