@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 import shutil
 import subprocess
 import sys
@@ -200,22 +201,40 @@ def test_a_view_renders_in_a_browser_from_the_wheel(binder, tmp_path):
         write_notebook(server.root / "wheel.ipynb", ["import saewidgets as sw\nlab = sw.load()",
                                                      "import saewidgets; print(saewidgets.__file__)",
                                                      "lab.heatmap('The Golden Gate Bridge')"])
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            warnings = []
-            page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
-            nb = NotebookPage(page, server, "wheel.ipynb", ARTIFACTS)
-            nb.open()
-            nb.run_all(timeout=300)
-            assert str(binder) in nb.output_text(1)
-            nb.cell(2).locator(".saew-heatmap .saew-tok").first.wait_for(timeout=60_000)
-            assert nb.cell(2).locator(".saew-tok").count() >= 4
-            nb.screenshot("heatmap-from-wheel", nb.cell(2))
-            assert not [w for w in warnings if "anywidget" in w and re.search("deprecat", w, re.I)]
-            assert nb.page_errors == []
-            browser.close()
+
+        def drive():
+            with sync_api.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS, headless=True)
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                warnings = []
+                page.on("console", lambda m: m.type == "warning" and warnings.append(m.text))
+                nb = NotebookPage(page, server, "wheel.ipynb", ARTIFACTS)
+                nb.open()
+                nb.run_all(timeout=300)
+                assert str(binder) in nb.output_text(1)
+                nb.cell(2).locator(".saew-heatmap .saew-tok").first.wait_for(timeout=60_000)
+                assert nb.cell(2).locator(".saew-tok").count() >= 4
+                nb.screenshot("heatmap-from-wheel", nb.cell(2))
+                assert not [w for w in warnings if "anywidget" in w and re.search("deprecat", w, re.I)]
+                assert nb.page_errors == []
+                browser.close()
+
+        # a thread of its own: the browser tests' session Playwright keeps an event loop in this one, and the
+        # sync API refuses to start inside a running loop
+        failure = []
+        worker = threading.Thread(target=lambda: _capture(drive, failure))
+        worker.start()
+        worker.join()
+        if failure:
+            raise failure[0]
     finally:
         server.stop()
         os.environ.clear()
         os.environ.update(env_keep)
+
+
+def _capture(fn, failures: list) -> None:
+    try:
+        fn()
+    except BaseException as err:  # noqa: BLE001 - re-raised in the test's own thread
+        failures.append(err)

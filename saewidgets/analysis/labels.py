@@ -25,9 +25,12 @@ def label_of(table: Explanations, tokenizer, feature: int, n: int = 3, tagged: b
         if text:
             return f"{text} ({SHORT[method]})" if tagged else text
     text = _token_label(table, tokenizer, feature, n)
+    if not text:  # no top tokens that are more than whitespace: the words it writes
+        text = ", ".join(table.top_words(int(feature), n))
+        return f"{text} ({SHORT['vocabulary']})" if tagged and text else text
     if method == "unclear" and tagged:
-        return f"unclear ({text})" if text else "unclear"
-    return f"{text} ({SHORT['tokens']})" if tagged and text else text
+        return f"unclear ({text})"
+    return f"{text} ({SHORT['tokens']})" if tagged else text
 
 
 def _token_label(table: Explanations, tokenizer, feature: int, n: int) -> str:
@@ -36,8 +39,7 @@ def _token_label(table: Explanations, tokenizer, feature: int, n: int) -> str:
     for token in (t.strip() for t in tokens):
         if token:
             seen.setdefault(token.casefold(), token)
-    tokens = list(seen.values())[:n]
-    return ", ".join(tokens) if tokens else ", ".join(table.top_words(int(feature), n))
+    return ", ".join(list(seen.values())[:n])
 
 
 def feature_labels(ctx, features: Iterable[int], n: int = 3, tagged: bool = False) -> list[str]:

@@ -48,10 +48,12 @@ def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
     if table is None:
         return out
     quality = table.quality(feature)
-    best = table.best_method(feature)
+    # without scores (no lab.prepare yet) the card leads with the top tokens of its own dashboards
+    best = table.best_method(feature) if quality else "tokens"
     shown = best if best != "unclear" else max(quality, key=quality.get, default="tokens")
+    words = list(top.token) if shown == "tokens" and not quality else table.entries(feature, shown, lab.tokenizer, 8)
     out.update(method=best, label=LABELS[best], kind=LABELS[best], unclear=best == "unclear",
-               words=table.entries(feature, shown, lab.tokenizer, 8), quality=quality.get(shown))
+               words=words, quality=quality.get(shown))
     out["text"] = ", ".join(out["words"])
     out["alternatives"] = [{"method": m, "label": LABELS[m], "words": table.entries(feature, m, lab.tokenizer, 8),
                             "quality": quality.get(m)}
