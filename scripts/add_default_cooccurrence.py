@@ -35,9 +35,8 @@ def main(argv=None) -> None:
     from saewidgets.analysis import dashboards as dash
     from saewidgets.analysis import explain as ex_mod
     from saewidgets.analysis import feature_map as fm
-    from saewidgets.analysis.cooccurrence import Coactivation, ContextWords, continuation_tokens, token_words
-    from saewidgets.analysis.dashboard_pass import DashboardBuilder, DashboardConfig, run_pass
-    from saewidgets.analysis.prepare import CONTEXT_RADIUS
+    from saewidgets.analysis.dashboard_pass import DashboardConfig, run_pass
+    from saewidgets.analysis.prepare import counting_builder
     from saewidgets.corpus import available_documents, token_windows
     from saewidgets.paths import DEFAULT_SAE_DIR
 
@@ -46,9 +45,7 @@ def main(argv=None) -> None:
     ex = ex_mod.explanations(lab, progress=False)
     d, _ = dash.dashboards(lab, progress=False)
     config = DashboardConfig()
-    builder = DashboardBuilder(sae.d_sae, config, coactivation=Coactivation(sae.d_sae, coact_mod.SEGMENT),
-                               context=ContextWords(sae.d_sae, token_words(lab.tokenizer, ex.words), len(ex.words),
-                                                    CONTEXT_RADIUS, continues=continuation_tokens(lab.tokenizer)))
+    builder = counting_builder(lab, ex.words, config)
     state_path = Path(args.state)
     skip = 0
     if state_path.is_file():

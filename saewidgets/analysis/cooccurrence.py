@@ -26,11 +26,16 @@ from ..tokens import word_forms
 MAX_DENSE_PAIRS = 2**31 - 1  # int32 indices into the flattened pair matrix
 
 
+def _id_range(tokenizer) -> int:
+    """One more than the largest token id (added tokens can lie beyond ``len(tokenizer)``)."""
+    return max(len(tokenizer), max(tokenizer.get_vocab().values(), default=0) + 1)
+
+
 def token_words(tokenizer, words: list[str]) -> torch.Tensor:
     """``[vocab]`` long: the vocabulary word a token stands for (its one-token forms after a space:
     " bridge", " Bridge"), -1 for other tokens. Forms without the space are left out: inside running
     text they are mostly pieces of longer words ("ar" of "argue")."""
-    size = max(len(tokenizer), max(tokenizer.get_vocab().values(), default=0) + 1)
+    size = _id_range(tokenizer)
     out = torch.full((size,), -1, dtype=torch.long)
     forms = [(n, form) for n, w in enumerate(words) for form in word_forms(w) if form.startswith(" ")]
     if not forms:
@@ -45,7 +50,7 @@ def token_words(tokenizer, words: list[str]) -> torch.Tensor:
 def continuation_tokens(tokenizer) -> torch.Tensor:
     """``[vocab]`` bool: tokens that go on with the word before them (they start with a letter, not a
     space or a symbol; also "'t"), so the token before is part of a longer word."""
-    size = max(len(tokenizer), max(tokenizer.get_vocab().values(), default=0) + 1)
+    size = _id_range(tokenizer)
     out = torch.zeros(size, dtype=torch.bool)
     for token_id in range(len(tokenizer)):
         text = tokenizer.decode([token_id])

@@ -148,6 +148,15 @@ class Explanations:
             return [t.strip() or t for t in self.token_texts(tokenizer, self.top_token_ids(f, n))]
         return []
 
+    def guess(self, f: int) -> str:
+        """The method whose entries a view shows: ``best_method``, or for an "unclear" feature the one that
+        scored highest all the same (shown muted)."""
+        best = self.best_method(f)
+        if best != "unclear":
+            return best
+        q = self.quality(f)
+        return max(q, key=q.get, default="tokens")
+
     def shown(self, f: int, tokenizer, n: int = 5) -> tuple[str, list[str]]:
         """``(method, entries)`` of the explanation a view shows first (``best_method``; no entries when
         "unclear")."""
@@ -399,8 +408,8 @@ def explain(ctx, feature: int, progress: bool = True) -> Explanation:
         context = pd.DataFrame({"word": [ex.words[i] for i in cids[ok]], "score": cscores[ok].astype(float)})
     quality = ex.quality(feature)
     best = ex.best_method(feature)
-    guess = best if best != "unclear" else max(quality, key=quality.get, default="tokens")
-    return Explanation(feature, words, tokens, context, quality, best, ex.entries(feature, guess, ctx.tokenizer, 8))
+    return Explanation(feature, words, tokens, context, quality, best,
+                       ex.entries(feature, ex.guess(feature), ctx.tokenizer, 8))
 
 
 # ---------------------------------------------------------------------------------------------

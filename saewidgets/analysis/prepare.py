@@ -129,11 +129,7 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
                                                                "hook": ctx.hook.name,
                                                                "coactivation": coactivation,
                                                                "context_words": context_words})
-        builder = DashboardBuilder(
-            sae.d_sae, config, sae.device,
-            coactivation=Coactivation(sae.d_sae, coact_mod.SEGMENT, sae.device) if coactivation else None,
-            context=ContextWords(sae.d_sae, token_words(ctx.tokenizer, words), len(words), CONTEXT_RADIUS,
-                                 sae.device, continuation_tokens(ctx.tokenizer)) if context_words else None)
+        builder = counting_builder(ctx, words, config, coactivation, context_words)
         windows, skip = checkpoint.restore(builder, windows, resume)
         arrays, meta = run_pass(ctx.model, ctx.hook, sae, windows, tokens, config, progress, {"texts": source},
                                 max_seconds, builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save,
@@ -187,6 +183,17 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
         "tokens_per_second": round(result.tokens_per_second, 1), "model": ctx.model_name, "hook": ctx.hook.name,
         "sae": store.fingerprint}, indent=2))
     return result
+
+
+def counting_builder(ctx, words: list[str], config: DashboardConfig = DashboardConfig(), coactivation: bool = True,
+                     context_words: bool = True) -> DashboardBuilder:
+    """The pass's state: dashboards, plus co-activation pairs and context words over ``words`` when asked."""
+    sae = ctx.need_sae()
+    return DashboardBuilder(
+        sae.d_sae, config, sae.device,
+        coactivation=Coactivation(sae.d_sae, coact_mod.SEGMENT, sae.device) if coactivation else None,
+        context=ContextWords(sae.d_sae, token_words(ctx.tokenizer, words), len(words), CONTEXT_RADIUS,
+                             sae.device, continuation_tokens(ctx.tokenizer)) if context_words else None)
 
 
 class _Checkpoint:

@@ -50,7 +50,7 @@ def top_tokens_explanation(lab, feature: int, view: dash.FeatureView) -> dict:
     quality = table.quality(feature)
     # without scores (no lab.prepare yet) the card leads with the top tokens of its own dashboards
     best = table.best_method(feature) if quality else "tokens"
-    shown = best if best != "unclear" else max(quality, key=quality.get, default="tokens")
+    shown = table.guess(feature) if quality else "tokens"
     words = list(top.token) if shown == "tokens" and not quality else table.entries(feature, shown, lab.tokenizer, 8)
     out.update(method=best, label=LABELS[best], kind=LABELS[best], unclear=best == "unclear",
                words=words, quality=quality.get(shown))
