@@ -25,7 +25,7 @@ from .context import Context, FeatureActivations  # noqa: F401 - FeatureActivati
 from .generation import Stream, generate_rows, model_worker
 from .hooks import HookPoint, decoder_layers
 from .models import DEFAULT_MODEL, load_model
-from .paths import DEFAULT_SAE_DIR  # noqa: F401 - public
+from .paths import DEFAULT_SAE_DIR, shipped_sae  # noqa: F401 - public
 from .sae import SAE
 from .tokens import display_token  # noqa: F401 - public since the first release
 from .widgets.attribution import attribution as attribution_view
@@ -227,13 +227,19 @@ def load(model: str | None = None, sae: str | SAE | None = None, layer=None, dev
          sae_id: str | None = None) -> Lab:
     """Load a model and an SAE. With no arguments: SmolLM2-135M-Instruct and the project's own SAE, offline.
 
-    ``sae``: a local folder or file (SAELens, sparsify, Gemma Scope), a SAELens release (with ``sae_id``),
+    ``sae``: a local folder or file (SAELens, sparsify, Gemma Scope), a shipped width of the default
+    (``"default-1k"``, ``"default-4k"``; ``"default"`` is 16k), a SAELens release (with ``sae_id``),
     an HF repo id, or an ``SAE``. ``layer``: a layer number or a hook name; taken from the SAE when omitted.
     """
     lm, tokenizer, name = load_model(model, device=device, dtype=dtype)
     n_layers = len(decoder_layers(lm))
     if sae is None and name == DEFAULT_MODEL:
         sae = DEFAULT_SAE_DIR
+    if shipped_sae(sae) is not None:  # "default-1k", "default-4k": the default's other widths
+        if name != DEFAULT_MODEL:
+            raise ValueError(f"sae={sae!r} is an SAE of the default model {DEFAULT_MODEL}, not of {name}; "
+                             "omit model= or pass an SAE trained on this model.")
+        sae = shipped_sae(sae)
     if isinstance(sae, (str, Path)) and not Path(sae).expanduser().exists():
         sae = SAE.from_pretrained(str(sae), sae_id)
     if sae is not None:

@@ -22,3 +22,12 @@ def package_data(*parts: str) -> Path:
 
 
 DEFAULT_SAE_DIR = package_data("default-sae")  # the shipped SAE and its precomputed artefacts
+
+# The widths of the default SAE trained on the same activations (issue 17's family): name -> folder.
+SHIPPED_SAES = {"default": DEFAULT_SAE_DIR, "default-16k": DEFAULT_SAE_DIR,
+                "default-1k": package_data("default-1k"), "default-4k": package_data("default-4k")}
+
+
+def shipped_sae(name) -> Path | None:
+    """The folder of a shipped SAE named like ``"default-4k"``, or None for any other name."""
+    return SHIPPED_SAES.get(name) if isinstance(name, str) else None

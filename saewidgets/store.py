@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
-from .paths import DEFAULT_SAE_DIR, cache_dir
+from .paths import DEFAULT_SAE_DIR, SHIPPED_SAES, cache_dir
 
 
 class Artefact(Protocol):
@@ -98,7 +98,8 @@ class FeatureStore:
         """The folders searched, in order, with the source name each gives."""
         out = []
         if self.folder is not None:
-            out.append((self.folder, "shipped" if same_folder(self.folder, DEFAULT_SAE_DIR) else "folder"))
+            shipped = any(same_folder(self.folder, d) for d in SHIPPED_SAES.values())
+            out.append((self.folder, "shipped" if shipped else "folder"))
         if not any(same_folder(p, DEFAULT_SAE_DIR) for p, _ in out):
             out.append((DEFAULT_SAE_DIR, "shipped"))
         out.append((self.cache_folder(), "cache"))

@@ -52,6 +52,8 @@ def main() -> None:
     ap.add_argument("--eval-tokens", type=int, default=40_000)
     ap.add_argument("--out", type=Path, default=ROOT / "saewidgets" / "data" / "default-sae")
     ap.add_argument("--work", type=Path, default=None, help="cache + checkpoint folder")
+    ap.add_argument("--activations", type=Path, default=None,
+                    help="activation cache (default: WORK/activations); widths trained on the same cache share it")
     ap.add_argument("--log", type=Path, default=ROOT / "logs" / "train-default-sae.jsonl")
     args = ap.parse_args()
     torch.manual_seed(0)
@@ -65,7 +67,7 @@ def main() -> None:
     texts = corpus.load_texts("train")
     fast = copy.deepcopy(model).to(torch.bfloat16)
     windows = corpus.token_windows(tokenizer, texts, seq_len=128)
-    acts = activations.collect(fast, point, windows, args.activation_tokens, path=work / "activations",
+    acts = activations.collect(fast, point, windows, args.activation_tokens, path=args.activations or work / "activations",
                                batch_sequences=16)
     del fast
     print(f"activations: {acts.shape} in {time.time() - started:.0f} s", flush=True)
