@@ -182,15 +182,48 @@ class MapExplorer(ipywidgets.VBox):
     feature = t.Int(None, allow_none=True)
     selected = _selected_alias()
 
-    def __init__(self, lab, *, card: bool = True, **kwargs):
-        self.map = FeatureMap(lab, **kwargs)
-        self.card = feature_card(lab, None) if card else None
-        super().__init__(children=[self.map] + ([self.card] if card else []))
+    def __init__(self, lab, *, card: bool = True, family=None, **kwargs):
+        self._with_card, self._kwargs, self._family = card, kwargs, family
+        self._views: dict[int, tuple] = {}  # family member -> (map, card), made on first use
+        self.width_switch = None
+        self.map, self.card = self._make(lab)
+        if family is not None and len(family) > 1:
+            # one toggle per SAE width of the family; switching keeps the selection on the best-matching feature
+            self._member = family.contexts.index(lab)
+            self._views[self._member] = (self.map, self.card)
+            self.width_switch = ipywidgets.ToggleButtons(
+                options=[(f"{family.width(i):,} latents", i) for i in range(len(family))], value=self._member,
+                description="SAE width", tooltips=[f"the map of {name}" for name in family.names],
+                style={"button_width": "auto"})
+            self.width_switch.observe(self._switch_width, "value")
+        super().__init__(children=self._children())
+        self._link()
+
+    def _make(self, lab) -> tuple:
+        return FeatureMap(lab, **self._kwargs), feature_card(lab, None) if self._with_card else None
+
+    def _link(self) -> None:
         self._links = [t.link((self.map, "feature"), (self, "feature"))]
-        if card:  # both ways: a neighbour clicked in the card moves the map
+        if self.card is not None:  # both ways: a neighbour clicked in the card moves the map
             self._links.append(t.link((self.map, "feature"), (self.card, "feature")))
         # the same link in the browser, so a saved page (save_html) or an nbconvert export still follows clicks
-        self._jslinks = [ipywidgets.jslink((self.map, "feature"), (self.card, "feature"))] if card else []
+        self._jslinks = [ipywidgets.jslink((self.map, "feature"), (self.card, "feature"))] if self.card is not None else []
+
+    def _children(self) -> list:
+        top = [self.width_switch] if self.width_switch is not None else []
+        return top + [self.map] + ([self.card] if self.card is not None else [])
+
+    def _switch_width(self, change) -> None:
+        old, new = change["old"], change["new"]
+        selected = self.feature
+        for link in self._links + self._jslinks:
+            link.unlink()
+        if new not in self._views:
+            self._views[new] = self._make(self._family.contexts[new])
+        self.map, self.card = self._views[new]
+        self._link()
+        self.children = self._children()
+        self.feature = None if selected is None else int(self._family.best_in(old, new)[0][selected])
 
     def save_html(self, path, **kwargs):
         """The map (and its card) as one self-contained HTML file that works without a kernel."""
@@ -216,7 +249,8 @@ class MapExplorer(ipywidgets.VBox):
 
 
 def feature_map(lab, *, card: bool = True, layout: str = "auto", n_neighbors: int = 10,
-                progress: bool = True, **kwargs) -> MapExplorer:
+                progress: bool = True, family=None, **kwargs) -> MapExplorer:
     """The feature map of ``lab.sae`` (``lab.map()``); ``card=False`` for the map alone (still a container)."""
     n_neighbors = renamed(kwargs, "n_neighbours", "n_neighbors", n_neighbors, 10)
-    return MapExplorer(lab, card=card, layout=layout, n_neighbors=n_neighbors, progress=progress, **kwargs)
+    return MapExplorer(lab, card=card, layout=layout, n_neighbors=n_neighbors, progress=progress, family=family,
+                       **kwargs)
