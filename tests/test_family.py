@@ -144,3 +144,75 @@ def test_matching_follows_weights_changed_in_place(family_labs):
     with torch.no_grad():  # move one of 3's children onto parent 5
         mid.W_dec[int(before[0])] = labs["narrow"].sae.W_dec[5]
     assert int(before[0]) in fam.children(0, 5)[0].tolist()
+
+
+def test_family_view_sends_the_tree_and_opens_cards(family_labs):
+    labs, mid_owner, _ = family_labs
+    texts = ["The cat sat on the mat, and the dog sat by the door. " * 6, "Numbers 1 2 3 and letters a b c. " * 6]
+    for lab in labs.values():  # dashboards from a few texts, kept in each SAE's store
+        lab.dashboard(0, texts=texts, tokens=2000, progress=False)
+    lab = labs["narrow"]
+    view = lab.family_view(3, widths=[labs["mid"], labs["wide"]])
+    frame = lab.family(3, widths=[labs["mid"], labs["wide"]])
+    tree = view.tree.tree
+    assert [n["feature"] for n in tree["nodes"]] == frame.feature.tolist()
+    assert [s["width"] for s in tree["saes"]] == [N_PARENTS, 16, labs["wide"].sae.d_sae]
+    assert all(isinstance(tok, str) for n in tree["nodes"] for ex in n["examples"] for tok in ex["tokens"])
+    assert view.card_box.children[0] is view.card(0) and view.card(0).feature == 3
+    child = int(frame[frame.relation == "child"].feature.iloc[0])
+    view.tree.selected = {"member": 1, "feature": child}  # what a click in the browser sets
+    assert view.card_box.children[0] is view.card(1) and view.card(1).feature == child
+    assert view.card_title.value == f"Card: #{child} of SAE (16) (16 latents)"
+    view.tree._on_request(None, {"type": "root", "member": 1, "feature": child}, [])  # the ⟲ button
+    assert view.tree.tree["query"] == {"member": 1, "feature": child}
+    assert view.tree.tree["nodes"][0]["relation"] == "ancestor" and view.tree.tree["nodes"][0]["feature"] == 3
+    view.tree._on_request(None, {"type": "root", "member": 1, "feature": 999}, [])
+    assert "could not show" in view.tree.error and view.tree.tree["query"]["feature"] == child
+    assert no_hooks_left(lab.model)
+
+
+def test_map_switches_width_to_the_best_match(family_labs):
+    from saewidgets.widgets.feature_map import MapExplorer
+
+    labs, mid_owner, _ = family_labs
+    texts = ["The cat sat on the mat, and the dog sat by the door. " * 6]
+    for lab in labs.values():
+        lab.dashboard(0, texts=texts, tokens=1000, progress=False)
+    fam = labs["narrow"].feature_family([labs["mid"], labs["wide"]])
+    m = MapExplorer(labs["narrow"], family=fam, layout="pca", progress=False)
+    assert m.width_switch.options == ((f"{N_PARENTS:,} latents", 0), ("16 latents", 1),
+                                      (f"{labs['wide'].sae.d_sae:,} latents", 2))
+    m.feature = 3
+    m.width_switch.value = 1
+    assert m.map.d_sae == 16 and m.feature in np.nonzero(mid_owner == 3)[0]
+    assert m.card.feature == m.feature and m.map.feature == m.feature
+    m.width_switch.value = 0
+    assert m.feature == 3 and m.map.d_sae == N_PARENTS  # back to the parent, the same map object
+    m.map.feature = 5  # a click on the map still moves the container and its card
+    assert m.feature == 5 and m.card.feature == 5
+    m.width_switch.value = 1
+    assert m.feature == int(fam.best_in(0, 1)[0][5])
+
+
+def test_examples_check_reads_the_parent_on_the_childs_top_examples(family_labs):
+    labs, mid_owner, _ = family_labs
+    texts = ["The cat sat on the mat, and the dog sat by the door. " * 6, "Numbers 1 2 3 and letters a b c. " * 6]
+    for lab in labs.values():
+        lab.dashboard(0, texts=texts, tokens=2000, progress=False)
+    df = labs["narrow"].family(3, widths=[labs["mid"]], examples=True)
+    assert np.isnan(df.parent_fires.iloc[0])  # the root has no parent
+    child = df[df.relation == "child"].iloc[0]
+    ctx_child, ctx_parent = labs["mid"], labs["narrow"]
+    # by hand: each top example as text, through lab.encode of both SAEs, read at its centre token
+    a = ctx_child.store.find(__import__("saewidgets.analysis.dashboards", fromlist=["KIND"]).KIND)[0].arrays
+    f = int(child.feature)
+    keep = np.nonzero(a["top_value"][f] > 0)[0][:10]
+    parent_hits = child_hits = 0
+    for i in keep:
+        text = ctx_child.tokenizer.decode(a["top_tokens"][f][i].tolist())
+        centre = int(a["top_center"][f][i]) + 1  # after the BOS that encode puts first
+        parent_hits += float(ctx_parent.encode(text).values[centre, 3]) > 0
+        child_hits += float(ctx_child.encode(text).values[centre, f]) > 0
+    assert child.parent_fires == pytest.approx(parent_hits / len(keep))
+    assert child.self_fires == pytest.approx(child_hits / len(keep))
+    assert child.self_fires > 0

@@ -170,8 +170,10 @@ class Family:
         return np.array([g]), np.array([float(cos[g])], dtype=np.float32)
 
     def frame(self, member: int, feature: int, min_cosine: float = CHILD_COSINE,
-              max_children: int = MAX_CHILDREN) -> pd.DataFrame:
-        """The tree as a DataFrame: one row per node (see ``lab.family``)."""
+              max_children: int = MAX_CHILDREN, examples: bool = False) -> pd.DataFrame:
+        """The tree as a DataFrame: one row per node (see ``lab.family``). ``examples``: also the share of each
+        node's top examples on which its parent in the tree fires (``parent_fires``; ``self_fires`` is the node
+        itself on the same re-read examples, the control)."""
         nodes = self.tree(member, feature, min_cosine, max_children)
         rows = []
         for n in nodes:
@@ -188,6 +190,12 @@ class Family:
                 "label": feature_labels(ctx, [n.feature])[0],
                 "explanation": ", ".join(ex.shown(n.feature, ctx.tokenizer, 5)[1]) if ex else "",
                 "more_children": n.hidden_children})
+            if examples:
+                readers = [(ctx, n.feature)]
+                if n.parent >= 0:
+                    readers.insert(0, (self.contexts[nodes[n.parent].member], nodes[n.parent].feature))
+                shares = fires_on_examples(ctx, n.feature, readers)
+                rows[-1].update(parent_fires=shares[0] if n.parent >= 0 else np.nan, self_fires=shares[-1])
         df = pd.DataFrame(rows)
         df.attrs.update(query=(self.names[member], feature), min_cosine=min_cosine, saes=list(self.names))
         return df

@@ -35,10 +35,15 @@ def _examples(ctx, feature: int, n: int = EXAMPLES) -> list[dict[str, Any]]:
              "value": float(a["top_value"][feature][i])} for i in keep]
 
 
+def _number(x) -> float | None:
+    return None if x is None or np.isnan(x) else float(x)
+
+
 def tree_payload(family: Family, member: int, feature: int, min_cosine: float = CHILD_COSINE,
-                 max_children: int = MAX_CHILDREN) -> dict[str, Any]:
-    """What the view draws: the widths, and one entry per node of ``family.frame(member, feature)``."""
-    df = family.frame(member, feature, min_cosine, max_children)
+                 max_children: int = MAX_CHILDREN, examples: bool = True) -> dict[str, Any]:
+    """What the view draws: the widths, and one entry per node of ``family.frame(member, feature)`` (with
+    ``examples``: on how many of its top examples its parent fires too)."""
+    df = family.frame(member, feature, min_cosine, max_children, examples=examples)
     nodes = family.tree(member, feature, min_cosine, max_children)
     rows = []
     for n, row in zip(nodes, df.itertuples()):
@@ -46,7 +51,9 @@ def tree_payload(family: Family, member: int, feature: int, min_cosine: float = 
                      "cosine": None if np.isnan(n.cosine) else float(n.cosine), "to_query": float(n.to_query),
                      "label": row.label, "explanation": row.explanation,
                      "density": None if np.isnan(row.density) else float(row.density),
-                     "more": int(n.hidden_children), "examples": _examples(family.contexts[n.member], n.feature)})
+                     "more": int(n.hidden_children), "examples": _examples(family.contexts[n.member], n.feature),
+                     "parent_fires": _number(getattr(row, "parent_fires", None)),
+                     "self_fires": _number(getattr(row, "self_fires", None))})
     return {"saes": [{"name": name, "width": family.width(i)} for i, name in enumerate(family.names)],
             "query": {"member": member, "feature": int(feature)}, "min_cosine": min_cosine, "nodes": rows}
 
@@ -59,10 +66,10 @@ class FamilyTree(anywidget.AnyWidget):
     error = t.Unicode("").tag(sync=True)
 
     def __init__(self, family: Family, member: int, feature: int, *, min_cosine: float = CHILD_COSINE,
-                 max_children: int = MAX_CHILDREN, **kwargs):
+                 max_children: int = MAX_CHILDREN, examples: bool = True, **kwargs):
         self._esm = esm("family_tree")
-        self.family, self.min_cosine, self.max_children = family, min_cosine, max_children
-        tree = tree_payload(family, member, feature, min_cosine, max_children)
+        self.family, self.min_cosine, self.max_children, self.examples = family, min_cosine, max_children, examples
+        tree = tree_payload(family, member, feature, min_cosine, max_children, examples)
         super().__init__(tree=tree, selected={"member": member, "feature": int(tree["query"]["feature"])}, **kwargs)
         self.on_msg(self._on_request)
 
@@ -70,7 +77,7 @@ class FamilyTree(anywidget.AnyWidget):
         """Re-root the tree on ``feature`` of member ``member`` (and select it)."""
         with self.hold_sync():
             self.error = ""
-            self.tree = tree_payload(self.family, member, feature, self.min_cosine, self.max_children)
+            self.tree = tree_payload(self.family, member, feature, self.min_cosine, self.max_children, self.examples)
             self.selected = {"member": member, "feature": int(feature)}
 
     def _on_request(self, _widget, content, _buffers) -> None:

@@ -25,6 +25,8 @@ export interface TreeNode {
   density: number | null;
   more: number; // children left out of the drawing
   examples: Example[];
+  parent_fires?: number | null; // share of its top examples on which its parent fires
+  self_fires?: number | null; // the node itself on the same re-read examples (the control)
 }
 
 export interface Tree {
@@ -199,6 +201,11 @@ function render({ model, el: host }: Pick<RenderProps<FamilyState>, "model" | "e
     facts.push(`to #${t.query.feature}: ${n.to_query.toFixed(3)}`);
     if (n.density !== null) facts.push(`fires on ${(100 * n.density).toPrecision(2)}% of tokens`);
     parts.push(el("div", "saew-hint", facts.join(" · ")));
+    if (n.parent_fires != null && n.parent >= 0) {
+      const p = t.nodes[n.parent];
+      parts.push(el("div", "saew-tip-line", `its parent #${p.feature} fires on ${Math.round(100 * n.parent_fires)}% of these ` +
+        `examples (the feature itself: ${Math.round(100 * (n.self_fires ?? 0))}%)`));
+    }
     for (const ex of n.examples) {
       const line = el("div", "saew-fam-ex");
       ex.tokens.forEach((tok, j) => {
