@@ -57,6 +57,33 @@ def decoder_layers(model: nn.Module) -> nn.ModuleList:
     raise ValueError(f"could not find the {n} decoder blocks of {type(model).__name__}.")
 
 
+def hook_device(model: nn.Module, point: HookPoint) -> torch.device:
+    """The device of the activation seen at ``point``: where the SAE and steering tensors should live.
+
+    One device for the whole model: that one. A model spread over devices (``device_map``, accelerate): the
+    output of block L (``resid_post``) stays on block L's execution device; the input of block L
+    (``resid_pre``) is seen before accelerate moves it, on block L-1's device (the embeddings' for L=0).
+    """
+    layers = decoder_layers(model)
+    if point.kind == "resid_post" or point.layer > 0:
+        module = layers[point.layer if point.kind == "resid_post" else point.layer - 1]
+    else:
+        module = model.get_input_embeddings()
+    return module_device(module)
+
+
+def module_device(module: nn.Module) -> torch.device:
+    """Where ``module`` runs: accelerate's execution device when it dispatched the module, else its weights'."""
+    hook = getattr(module, "_hf_hook", None)
+    execution = getattr(hook, "execution_device", None)
+    if execution is not None:
+        return torch.device(execution if not isinstance(execution, int) else f"cuda:{execution}")
+    for p in module.parameters():
+        if p.device.type != "meta":
+            return p.device
+    return torch.device("cpu")
+
+
 def _hidden(output):
     """Blocks return a tensor or a tuple whose first item is the hidden state."""
     return output[0] if isinstance(output, tuple) else output

@@ -137,8 +137,15 @@ def tokenizer_from_gguf(gguf_path: Path):
     )
 
 
-def load_model(model: str | os.PathLike | None = None, device="auto", dtype=None):
-    """Return ``(model, tokenizer, name)`` for the default, a local folder, or a hub id."""
+def load_model(model: str | os.PathLike | None = None, device="auto", dtype=None, device_map=None):
+    """Return ``(model, tokenizer, name)`` for the default, a local folder, or a hub id.
+
+    ``device_map``: spread the model's layers over devices with accelerate (``"auto"``: over the GPUs present,
+    then the CPU; or a dict ``{module name: device}`` such as ``{"model.layers.0": 0, ..., "lm_head": 1}``);
+    ``device`` is then ignored. Hooks and the SAE follow each layer's device (``hooks.hook_device``).
+    """
+    if device_map is not None:
+        device = "cpu" if not torch.cuda.is_available() else "cuda"
     device = resolve_device(device)
     dtype = resolve_dtype(dtype, device)
     if model is None or (isinstance(model, str) and model.lower() in DEFAULT_ALIASES):
@@ -152,10 +159,17 @@ def load_model(model: str | os.PathLike | None = None, device="auto", dtype=None
     with _quiet():
         try:
             tokenizer = AutoTokenizer.from_pretrained(path)
-            lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
+            extra = {} if device_map is None else {"device_map": device_map}
+            lm = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, **extra)
         except OSError as err:
             raise ModelLoadError(f"could not load a causal LM from {path}: {err}") from None
-    lm.to(device).eval()
+        except (ValueError, KeyError, RuntimeError, AssertionError) as err:
+            if device_map is None:
+                raise
+            raise ModelLoadError(f"could not place {name} with device_map={device_map!r}: {err}") from None
+    if device_map is None:
+        lm.to(device)
+    lm.eval()
     lm.requires_grad_(False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from . import activations as acts_mod
+from . import distributed
 from .hooks import HookPoint
 from .sae import SAE
 from .topk_screen import native_on_cpu
@@ -128,6 +129,10 @@ class TopKTrainer:
         self.select_dtype = _select_dtype(cfg.select_dtype, device)
 
     def step(self, x: torch.Tensor) -> dict:
+        """Train on one batch ``x``. Under ``torchrun`` (``distributed.active()``) ``x`` is this rank's share
+        of the global batch: see ``_step_shared``."""
+        if distributed.active():
+            return self._step_shared(x)
         cfg = self.cfg
         # Linear decay over the last lr_decay_fraction of the run.
         progress = self.tokens_seen / cfg.tokens
@@ -172,6 +177,73 @@ class TopKTrainer:
         return {"loss": loss.item(), "fvu": fvu.item(), "aux_loss": aux.item(),
                 "l0": float((top_vals > 0).sum(1).float().mean()),
                 "dead_fraction": float(dead.float().mean())}
+
+    def _step_shared(self, x: torch.Tensor) -> dict:
+        """``step`` for one rank of several, each holding some rows of the same global batch.
+
+        The same mathematics as one process on the whole batch: the losses' normalisers (the batch's total
+        variance) are computed over the global batch (all-reduced mean, then sum of squares), each rank's loss is
+        its rows' share of the global loss, and the gradients are summed over the ranks (all-reduce) before one
+        identical Adam step everywhere, so the parameters stay the same on every rank. Which latents fired is
+        all-reduced too (dead-latent counts), and so are the metrics.
+        """
+        cfg = self.cfg
+        n = distributed.all_reduce_number(len(x))
+        progress = self.tokens_seen / cfg.tokens
+        decay_start = 1 - cfg.lr_decay_fraction
+        scale = 1.0 if progress < decay_start else max(0.0, (1 - progress) / cfg.lr_decay_fraction)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * scale
+        bad = distributed.all_reduce_number(int(not torch.isfinite(x).all()))
+        if bad:
+            self.skipped_steps += 1
+            if self.skipped_steps > 10:
+                raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
+            return {}
+        dead = self.since_fired > self.dead_tokens
+        self._reset_adam(dead & ~self.was_dead)
+        self.was_dead = dead
+        k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
+        vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
+        top_vals, top_idx = F.relu(vals[:, :cfg.k]), idx[:, :cfg.k]
+        recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
+        err = x - recon
+        fvu = err.pow(2).sum() / _global_variance(x, n)
+        loss = fvu
+        aux = torch.zeros((), device=x.device)
+        if k_aux:
+            aux_vals = F.relu(vals[:, cfg.k:]) if cfg.auxk_relu else vals[:, cfg.k:]
+            e = err.detach()
+            recon_aux = F.embedding_bag(idx[:, cfg.k:], self.W_dec, per_sample_weights=aux_vals, mode="sum")
+            aux = (e - recon_aux).pow(2).sum() / _global_variance(e, n)
+            loss = loss + cfg.auxk_alpha * aux.nan_to_num(0.0)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        with torch.no_grad():
+            for param in (self.W_enc, self.b_enc, self.W_dec, self.b_dec):
+                distributed.all_reduce_(param.grad)
+            self.W_dec.grad -= (self.W_dec.grad * self.W_dec).sum(1, keepdim=True) * self.W_dec
+            self.opt.step()
+            self.W_dec /= self.W_dec.norm(dim=1, keepdim=True)
+            fired = torch.zeros_like(self.since_fired, dtype=torch.bool)
+            fired[top_idx[top_vals > 0]] = True
+            fired = distributed.all_reduce_(fired.to(torch.int32), "max").bool()
+            self.since_fired += n
+            self.since_fired[fired] = 0
+            metrics = torch.tensor([loss.item(), fvu.item(), aux.item(), float((top_vals > 0).sum())],
+                                   dtype=torch.float64)
+            distributed.all_reduce_(metrics)
+        self.tokens_seen += n
+        self.last_fired[fired] = self.tokens_seen
+        loss_v, fvu_v, aux_v, active = metrics.tolist()
+        return {"loss": loss_v, "fvu": fvu_v, "aux_loss": aux_v, "l0": active / n,
+                "dead_fraction": float(dead.float().mean())}
+
+    @torch.no_grad()
+    def broadcast_parameters(self) -> None:
+        """Rank 0's parameters and latent counts on every rank (after a random resampling)."""
+        for t in (self.W_enc, self.b_enc, self.W_dec, self.b_dec, self.since_fired, self.was_dead):
+            distributed.broadcast_(t)
 
     @torch.no_grad()
     def _reset_adam(self, latents: torch.Tensor) -> None:
@@ -263,6 +335,21 @@ class TopKTrainer:
                 and self.tokens_seen < cfg.resample_until * cfg.tokens)
 
 
+def _to_device(rows: np.ndarray, device) -> torch.Tensor:
+    """A batch on ``device``; to a GPU through pinned memory, so the copy overlaps the previous step."""
+    x = torch.from_numpy(rows)
+    if torch.device(device).type == "cuda":
+        return x.pin_memory().to(device, non_blocking=True)
+    return x
+
+
+def _global_variance(x: torch.Tensor, n: int) -> torch.Tensor:
+    """``((x - x.mean(0))**2).sum()`` over the rows of every rank's ``x`` (``n`` rows in all); no gradient."""
+    with torch.no_grad():
+        mean = distributed.all_reduce_(x.detach().sum(0)) / n
+        return distributed.all_reduce_((x.detach() - mean).pow(2).sum())
+
+
 def _aux_loss(e: torch.Tensor, vals: torch.Tensor, idx: torch.Tensor, W_dec: torch.Tensor) -> torch.Tensor:
     """AuxK (Gao et al.): the top-k_aux dead latents learn to explain the residual ``e`` the live ones miss.
 
@@ -293,8 +380,18 @@ def _bf16_is_fast() -> bool:
 def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, device="cpu",
         checkpoint_dir: str | Path | None = None, callback: Callable[[dict], None] | None = None,
         log_file: str | Path | None = None, progress: bool = True, metadata: dict | None = None):
-    """Train on a fixed array of activations (epochs with a fresh shuffle each), return ``(SAE, history)``."""
+    """Train on a fixed array of activations (epochs with a fresh shuffle each), return ``(SAE, history)``.
+
+    ``checkpoint_dir``: every 200 steps the trainer is saved there, and a run with the same folder resumes
+    from it. Under ``torchrun`` (``saewidgets.distributed.init()`` called first) every rank holds the same
+    ``acts`` (a memory-mapped cache) and takes every N-th row of each global batch of ``cfg.batch_size``
+    rows (the same order as one process), gradients are summed over the ranks, and only rank 0 writes
+    checkpoints and the log or shows progress; every rank returns the same SAE.
+    """
     n, d_in = acts.shape
+    rank, world = distributed.rank(), distributed.world_size()
+    main = rank == 0
+    progress = progress and main
     if n < cfg.batch_size:
         raise ValueError(f"only {n} activation rows; training needs at least one batch of {cfg.batch_size} "
                          "(use more text or a smaller batch_size).")
@@ -308,7 +405,7 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
         history = state["history"]
     total_steps = cfg.tokens // cfg.batch_size
     steps_per_epoch = n // cfg.batch_size
-    log = open(log_file, "a") if log_file else None
+    log = open(log_file, "a") if log_file and main else None
     bar = tqdm(total=total_steps, initial=trainer.tokens_seen // cfg.batch_size, desc="train SAE", unit="step",
                disable=not progress)
     start = time.perf_counter()
@@ -322,14 +419,18 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
                 if step >= total_steps:
                     break
                 rows = np.sort(order[lo:lo + cfg.batch_size])
+                if world > 1:
+                    rows = rows[rank::world]  # this rank's share of the global batch
                 if trainer.resample_due():
                     pool_rows = np.sort(np.random.default_rng([cfg.seed, step]).choice(n, min(n, 16384), replace=False))
                     pool = torch.from_numpy(np.asarray(acts[pool_rows], dtype=np.float32)).to(device)
                     resampled = trainer.resample(pool)
+                    if world > 1:
+                        trainer.broadcast_parameters()  # the resampling draws at random: rank 0's draw
                     trainer.last_resample = trainer.tokens_seen
                     if log:
                         log.write(json.dumps({"tokens": trainer.tokens_seen, "resampled": resampled}) + "\n")
-                x = torch.from_numpy(np.asarray(acts[rows], dtype=np.float32)).to(device)
+                x = _to_device(np.asarray(acts[rows], dtype=np.float32), device)
                 metrics = trainer.step(x)
                 step += 1
                 bar.update(1)
@@ -342,9 +443,9 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
                     if log:
                         log.write(json.dumps(row) + "\n")
                         log.flush()
-                    if callback:
+                    if callback and main:
                         callback(row)
-                if ckpt and step % 200 == 0:
+                if ckpt and main and step % 200 == 0:
                     ckpt.parent.mkdir(parents=True, exist_ok=True)
                     torch.save({"trainer": trainer.state_dict(), "history": history}, ckpt.with_suffix(".tmp"))
                     ckpt.with_suffix(".tmp").replace(ckpt)
@@ -352,7 +453,7 @@ def fit(acts: np.ndarray, cfg: TrainConfig, hook_name: str, model_name: str, *, 
         bar.close()
         if log:
             log.close()
-        if callback is not None and hasattr(callback, "redraw"):
+        if callback is not None and main and hasattr(callback, "redraw"):
             callback.redraw()  # show the last rows a throttled live plot skipped
     meta = {**(metadata or {}), "training_tokens": trainer.tokens_seen, "train_config": asdict(cfg),
             # Dead as in the issue's target: no firing in the last min(1M, tokens) training tokens.
@@ -377,7 +478,16 @@ def train_sae(lab_or_model, corpus: Iterable[str] | str, layer=None, d_sae: int 
     cfg.check(model.config.hidden_size)
     n_acts = activation_tokens or tokens
     windows = token_windows(tokenizer, corpus, seq_len=seq_len)
-    acts = acts_mod.collect(model, point, windows, n_acts, path=cache_dir, progress=progress)
+    if distributed.active() and cache_dir is not None:
+        # rank 0 builds the on-disk cache (or resumes it); the others then map the same file
+        if distributed.is_main():
+            acts = acts_mod.collect(model, point, windows, n_acts, path=cache_dir, progress=progress)
+        distributed.barrier()
+        if not distributed.is_main():
+            acts = acts_mod.collect(model, point, windows, n_acts, path=cache_dir, progress=False)
+    else:  # one process, or every rank computes the same activations in memory
+        acts = acts_mod.collect(model, point, windows, n_acts, path=cache_dir,
+                                progress=progress and distributed.is_main())
     if len(acts) < batch_size:
         raise ValueError(f"the corpus gave only {len(acts)} usable tokens; training needs at least "
                          f"{batch_size} (one batch). Pass more text.")

@@ -11,12 +11,13 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "saewidgets"
 
 LAYERS = [  # bottom first; a module's layer is that of the longest matching prefix
-    ("shared", ["checks", "tokens", "offline", "paths", "deprecation", "corpus", "text_sources", "training_curves"]),
+    ("shared", ["checks", "tokens", "offline", "paths", "deprecation", "corpus", "text_sources", "training_curves",
+                "distributed"]),
     ("model", ["models"]),
     ("hooks", ["hooks"]),
     ("sae", ["sae"]),
     ("store", ["store"]),
-    ("engine", ["activations", "topk_screen", "steering", "generation", "train", "evaluate"]),
+    ("engine", ["activations", "topk_screen", "steering", "monitor", "generation", "train", "evaluate"]),
     ("context", ["context"]),
     ("analysis", ["analysis"]),
     ("widgets", ["widgets"]),

@@ -21,6 +21,7 @@ import math
 import numpy as np
 import torch
 
+from .. import distributed
 from ..tokens import word_forms
 
 MAX_DENSE_PAIRS = 2**31 - 1  # int32 indices into the flattened pair matrix
@@ -83,6 +84,12 @@ class Coactivation:
         self.pairs.copy_(state["pairs"])
         self.fired.copy_(state["fired"])
         self.segments = int(state["segments"])
+
+    def merge_ranks(self) -> None:
+        """Under ``torchrun``: every rank's counts summed (exact: integers), on every rank."""
+        distributed.all_reduce_(self.pairs)
+        distributed.all_reduce_(self.fired)
+        self.segments = distributed.all_reduce_number(self.segments)
 
     @torch.no_grad()
     def update(self, indices: torch.Tensor, firing: torch.Tensor, valid: torch.Tensor) -> None:
@@ -155,6 +162,12 @@ class ContextWords:
         self.word_near.copy_(state["word_near"])
         self.fired.copy_(state["fired"])
         self.positions = int(state["positions"])
+
+    def merge_ranks(self) -> None:
+        """Under ``torchrun``: every rank's counts summed (exact: integers), on every rank."""
+        for t in (self.pairs, self.word_near, self.fired):
+            distributed.all_reduce_(t)
+        self.positions = distributed.all_reduce_number(self.positions)
 
     def near_words(self, ids: torch.Tensor) -> torch.Tensor:
         """``[B, S, 2·radius + 1]``: the distinct vocabulary words within ``radius`` of each position (-1 pads)."""

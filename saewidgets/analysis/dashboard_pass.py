@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .cooccurrence import Coactivation, ContextWords
+from .. import distributed
 from ..activations import sink_mask
 from ..hooks import run_to
 
@@ -93,20 +94,44 @@ class ExampleStore:
         self.tokens = torch.zeros(d_sae, k, width, dtype=torch.int32, device=device)
         self.acts = torch.zeros(d_sae, k, width, dtype=torch.float16, device=device)
         self.center = torch.zeros(d_sae, k, dtype=torch.uint8, device=device)
+        # the corpus-wide index of each example's window (-1 = empty): equal scores rank the earlier window
+        # first, so examples kept by several processes merge into exactly what one process keeps
+        self.window = torch.full((d_sae, k), -1, dtype=torch.int64, device=device)
 
     def nbytes(self) -> int:
         return sum(t.numel() * t.element_size() for t in (self.score, self.value, self.tokens, self.acts, self.center))
 
-    _STATE = ("score", "value", "tokens", "acts", "center")
+    _STATE = ("score", "value", "tokens", "acts", "center", "window")
 
     def state_dict(self) -> dict:
         return {name: getattr(self, name).cpu() for name in self._STATE}
 
     def load_state_dict(self, state: dict) -> None:
         for name in self._STATE:
-            getattr(self, name).copy_(state[name])
+            if name in state:  # checkpoints from before "window" lack it
+                getattr(self, name).copy_(state[name])
 
-    def offer(self, batch: Batch, feature, score, value, window, position, one_per_window: bool = False) -> None:
+    @torch.no_grad()
+    def merge(self, others: list["ExampleStore"]) -> None:
+        """Keep, per feature, the ``k`` best of this store's and ``others``' examples (in place).
+
+        Best = highest score, then earliest window: the order one store fed the same windows in order keeps,
+        so stores that each saw a shard of the windows merge into the same tensors as one that saw them all.
+        """
+        stores = [self, *others]
+        cat = {name: torch.cat([getattr(s, name) for s in stores], 1) for name in self._STATE}
+        empty = ~torch.isfinite(cat["score"])
+        window = cat["window"].masked_fill(empty, torch.iinfo(torch.int64).max)
+        order = torch.argsort(window, dim=1, stable=True)
+        order = order.gather(1, torch.argsort(cat["score"].gather(1, order), dim=1, descending=True, stable=True))
+        order = order[:, :self.k]
+        for name in self._STATE:
+            t = cat[name]
+            index = order if t.dim() == 2 else order[..., None].expand(-1, -1, t.shape[2])
+            getattr(self, name).copy_(t.gather(1, index))
+
+    def offer(self, batch: Batch, feature, score, value, window, position, one_per_window: bool = False,
+              first_window: int = 0) -> None:
         # Only candidates that beat their feature's current k-th best can enter: after the first
         # batches that is a small fraction, so the sorting below stays cheap.
         keep = score > self.score[feature, -1]
@@ -131,11 +156,14 @@ class ExampleStore:
         cand_score[row, rank] = score[order]
         cand_id = torch.full((len(rows), self.k), -1, dtype=torch.long, device=g.device)
         cand_id[row, rank] = order
-        # merge with the kept ones; slots 0..k-1 are old entries, k..2k-1 candidates
-        best, slot = torch.cat([self.score[rows], cand_score], 1).topk(self.k, dim=1)
+        # merge with the kept ones; slots 0..k-1 are old entries, k..2k-1 candidates. A stable sort (not
+        # topk) so that on equal scores the old entry (an earlier window) stays first and empty slots stay empty.
+        best, slot = torch.cat([self.score[rows], cand_score], 1).sort(dim=1, descending=True, stable=True)
+        best, slot = best[:, :self.k], slot[:, :self.k]
         old = slot.clamp(max=self.k - 1)
         value_rows = self.value[rows].gather(1, old)
         center_rows = self.center[rows].gather(1, old)
+        window_rows = self.window[rows].gather(1, old)
         wide = old[..., None].expand(-1, -1, self.width)
         token_rows = self.tokens[rows].gather(1, wide)
         act_rows = self.acts[rows].gather(1, wide)
@@ -143,8 +171,10 @@ class ExampleStore:
         c = cand_id[r, slot[r, s] - self.k]
         tokens, acts, center = self._context(batch, feature[c], window[c], position[c])
         value_rows[r, s] = value[c]
+        window_rows[r, s] = window[c] + first_window
         token_rows[r, s], act_rows[r, s], center_rows[r, s] = tokens, acts, center
         self.score[rows], self.value[rows], self.center[rows] = best, value_rows, center_rows
+        self.window[rows] = window_rows
         self.tokens[rows], self.acts[rows] = token_rows, act_rows
 
     def _context(self, batch: Batch, feature, window, position):
@@ -232,6 +262,8 @@ class DashboardBuilder:
         self.tokens = 0       # positions analysed (attention sinks left out)
         self.positions = 0    # positions read, sinks included
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
+        self.batches = 0      # batches taken in; with ``windows``, where the next batch sits in the corpus
+        self.windows = 0
 
     def state_dict(self) -> dict:
         """Everything needed to resume the pass (``load_state_dict``), on the CPU."""
@@ -239,6 +271,7 @@ class DashboardBuilder:
                 "hist_counts": self.histogram.counts.cpu(), "hist_top": self.histogram.top.cpu(),
                 "fired": self.fired.cpu(), "total": self.total.cpu(), "tokens": self.tokens,
                 "positions": self.positions, "generator": self.generator.get_state(), "config": asdict(self.config),
+                "batches": self.batches, "windows": self.windows,
                 "coactivation": self.coactivation.state_dict() if self.coactivation else None,
                 "context": self.context.state_dict() if self.context else None}
 
@@ -253,6 +286,7 @@ class DashboardBuilder:
         self.total.copy_(state["total"])
         self.tokens, self.positions = int(state["tokens"]), int(state["positions"])
         self.generator.set_state(state["generator"])
+        self.batches, self.windows = int(state.get("batches", 0)), int(state.get("windows", 0))
         for name in ("coactivation", "context"):
             counts, saved = getattr(self, name), state.get(name)
             if (counts is None) != (saved is None):
@@ -268,8 +302,18 @@ class DashboardBuilder:
         return self.top.nbytes() + self.sample.nbytes() + extra + counts
 
     @torch.no_grad()
-    def update(self, batch: Batch, sink: torch.Tensor) -> None:
-        """Add one batch: ``sink`` [B, S] marks attention-sink positions, which are left out."""
+    def update(self, batch: Batch, sink: torch.Tensor, batch_index: int | None = None,
+               first_window: int | None = None) -> None:
+        """Add one batch: ``sink`` [B, S] marks attention-sink positions, which are left out.
+
+        ``batch_index`` / ``first_window``: where the batch sits in the corpus (default: right after the
+        batches already added). The sample's random keys are drawn from a generator seeded by the batch's
+        index, and equal scores rank the earlier window first, so the result depends only on what each
+        batch holds, not on which process took it in or in what order (``merge``).
+        """
+        batch_index = self.batches if batch_index is None else batch_index
+        first_window = self.windows if first_window is None else first_window
+        self.batches, self.windows = batch_index + 1, first_window + batch.ids.shape[0]
         firing = (batch.values > 0) & ~sink[..., None]
         window, position, j = firing.nonzero(as_tuple=True)
         feature = batch.indices[window, position, j].long()
@@ -279,15 +323,47 @@ class DashboardBuilder:
         self.fired.index_add_(0, feature, torch.ones_like(feature))
         self.total.index_add_(0, feature, value.double())
         self.histogram.add(feature, value)
-        self.top.offer(batch, feature, value, value, window, position, one_per_window=True)
-        keys = torch.rand(len(feature), generator=self.generator, device=feature.device)
-        self.sample.offer(batch, feature, keys, value, window, position)
+        self.top.offer(batch, feature, value, value, window, position, one_per_window=True,
+                       first_window=first_window)
+        keys = torch.rand(len(feature), generator=self._batch_generator(batch_index), device=feature.device)
+        self.sample.offer(batch, feature, keys, value, window, position, first_window=first_window)
         if self.coactivation is not None or self.context is not None:
             active = batch.values > 0
             if self.coactivation is not None:
                 self.coactivation.update(batch.indices, active, ~sink)
             if self.context is not None:
                 self.context.update(batch.ids, batch.indices, active, ~sink)
+
+    def _batch_generator(self, batch_index: int) -> torch.Generator:
+        seed = int(np.random.SeedSequence([self.config.seed, batch_index]).generate_state(1, np.uint64)[0] >> 1)
+        return self.generator.manual_seed(seed)
+
+    @torch.no_grad()
+    def merge_ranks(self) -> None:
+        """Under ``torchrun``: combine every rank's state so that each holds what one process reading all the
+        batches would (counts and histograms summed, examples merged by score then window). No-op alone."""
+        if not distributed.active():
+            return
+        hist = self.histogram
+        top = distributed.all_reduce_(hist.top.clone(), "max")      # powers of two: bring every rank to it
+        grow = (top > hist.top) & (hist.top > 0)
+        factor = torch.where(grow, torch.log2(top / hist.top.clamp(min=1e-30)).round(), 0).long()
+        for d in factor.unique().tolist():
+            if d > 0:
+                rows = (factor == d).nonzero(as_tuple=True)[0]
+                hist.counts[rows] = _merge_bins(hist.counts[rows], 2 ** d)
+        hist.top.copy_(top)
+        for t in (hist.counts, self.fired, self.total):
+            distributed.all_reduce_(t)
+        self.tokens = distributed.all_reduce_number(self.tokens)
+        self.positions = distributed.all_reduce_number(self.positions)
+        self.batches = distributed.all_reduce_number(self.batches, "max")
+        self.windows = distributed.all_reduce_number(self.windows, "max")
+        for store in (self.top, self.sample):
+            _merge_stores(store)
+        for counts in (self.coactivation, self.context):
+            if counts is not None:
+                counts.merge_ranks()
 
     def finish(self, meta: dict | None = None) -> tuple[dict[str, np.ndarray], dict]:
         """The finished arrays (numpy, indexed by feature) and their header."""
@@ -308,6 +384,24 @@ class DashboardBuilder:
         return arrays, meta
 
 
+def _merge_stores(store: ExampleStore) -> None:
+    """Every rank's examples merged into each rank's ``store``, a block of features at a time (bounded memory)."""
+    d_sae = store.score.shape[0]
+    row_bytes = store.k * (4 + 4 + 1 + 8 + store.width * 6)
+    step = max(1, distributed.CHUNK_BYTES // (row_bytes * distributed.world_size()))
+    for lo in range(0, d_sae, step):
+        gathered = {name: distributed.all_gather(getattr(store, name)[lo:lo + step]) for name in ExampleStore._STATE}
+        ranks = []
+        for r in range(distributed.world_size()):  # in rank order: the same merge on every rank
+            part = ExampleStore(0, store.k, store.width, store.score.device)
+            for name in ExampleStore._STATE:
+                setattr(part, name, gathered[name][r])
+            ranks.append(part)
+        ranks[0].merge(ranks[1:])
+        for name in ExampleStore._STATE:
+            getattr(store, name)[lo:lo + step] = getattr(ranks[0], name)
+
+
 def _valid(store: ExampleStore) -> torch.Tensor:
     """Activations of the kept examples, 0 in empty slots."""
     return torch.where(torch.isfinite(store.score), store.value, 0.0)
@@ -320,18 +414,30 @@ def _valid(store: ExampleStore) -> torch.Tensor:
 
 def batches(windows: Iterable, size: int, limit: int, skip: int = 0) -> Iterator[torch.Tensor]:
     """``[size, seq_len]`` batches of the first ``limit`` windows, leaving out the first ``skip``."""
-    batch = []
+    for _, ids in indexed_batches(windows, size, limit, skip):
+        yield ids
+
+
+def indexed_batches(windows: Iterable, size: int, limit: int, skip: int = 0, shard: tuple[int, int] = (0, 1)
+                    ) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(batch_index, ids)`` for the batches of ``batches``; with ``shard=(rank, n)`` only those whose index is
+    ``rank`` modulo ``n`` (each process of ``n`` takes every n-th batch; all read the same stream). A batch
+    is always the same windows, whoever takes it, so its forward pass and attention-sink mask are too."""
+    rank, n_shards = shard
+    batch, index = [], 0
     for n, window in enumerate(windows):
         if n >= limit:
             break
-        if n < skip:
+        if n % size == 0 and n:
+            index += 1
+        if n < skip or index % n_shards != rank:
             continue
         batch.append(torch.as_tensor(np.asarray(window), dtype=torch.long))
         if len(batch) == size:
-            yield torch.stack(batch)
+            yield index, torch.stack(batch)
             batch = []
     if batch:
-        yield torch.stack(batch)
+        yield index, torch.stack(batch)
 
 
 @torch.no_grad()
@@ -348,26 +454,28 @@ def run_pass(model, hook, sae, windows: Iterable, tokens: int, config: Dashboard
     after every batch (checkpoints). ``bar``: a progress bar to advance instead of a new one.
     """
     device = sae.device
+    shard = (distributed.rank(), distributed.world_size())
     builder = builder or DashboardBuilder(sae.d_sae, config, device)
     n_windows = max(1, math.ceil(tokens / config.seq_len))
     own_bar = bar is None
     if own_bar:
         bar = tqdm(total=n_windows * config.seq_len, unit="tok", unit_scale=True, desc="feature dashboards",
-                   disable=not progress)
+                   disable=not progress or not distributed.is_main())
     bar.update(skip_windows * config.seq_len)
     started = time.perf_counter()
     done = skip_windows
+    W = config.batch_windows
     try:
-        for ids in batches(windows, config.batch_windows, n_windows, skip_windows):
+        for index, ids in indexed_batches(windows, W, n_windows, skip_windows, shard):
             if ids.shape[1] != config.seq_len:
                 raise ValueError(f"token windows must be {config.seq_len} long (got {ids.shape[1]}).")
             ids = ids.to(next(model.parameters()).device)
             acts = run_to(model, hook, ids)
             values, indices = sae.encode_sparse(acts.to(sae.dtype))
             batch = Batch(ids.to(device), values.float().to(device), indices.to(device))
-            builder.update(batch, sink_mask(acts).to(device))
-            done += len(ids)
-            bar.update(ids.numel())
+            builder.update(batch, sink_mask(acts).to(device), batch_index=index, first_window=index * W)
+            done = index * W + len(ids)   # windows read so far, this rank's and the others'
+            bar.update(ids.numel() * shard[1])
             if on_batch is not None:
                 on_batch(builder, done)
             if max_seconds is not None and time.perf_counter() - started > max_seconds:
@@ -375,6 +483,9 @@ def run_pass(model, hook, sae, windows: Iterable, tokens: int, config: Dashboard
     finally:
         if own_bar:
             bar.close()
+    if shard[1] > 1:
+        builder.merge_ranks()
+        done = distributed.all_reduce_number(done, "max")
     if builder.positions == 0:
         raise ValueError("no token windows to analyse: pass longer texts or more of them.")
     info = {"hook_name": hook.name, "seconds": round(time.perf_counter() - started, 1), "windows": done,

@@ -45,7 +45,7 @@ from . import feature_map as fmap_mod
 from . import search as search_mod
 from .cooccurrence import Coactivation, ContextWords, continuation_tokens, token_words
 from .dashboard_pass import DashboardBuilder, DashboardConfig, run_pass
-from .. import text_sources
+from .. import distributed, text_sources
 from ..corpus import available_documents, token_windows
 from ..store import same_folder
 
@@ -94,6 +94,7 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
     says so when it skips them.
     """
     sae = ctx.need_sae()
+    progress = progress and distributed.is_main()  # under torchrun: one progress bar, rank 0's
     if isinstance(tokens, bool) or not isinstance(tokens, int) or tokens < config.seq_len:
         raise ValueError(f"tokens must be a whole number of at least {config.seq_len} (got {tokens!r}).")
     if map_layout not in ("umap", "pca"):
@@ -128,12 +129,18 @@ def prepare(ctx, texts=None, tokens: int = DEFAULT_TOKENS, out=None, *, text_col
                                                                "source": source, "config": asdict(config),
                                                                "hook": ctx.hook.name,
                                                                "coactivation": coactivation,
-                                                               "context_words": context_words})
+                                                               "context_words": context_words},
+                                 rank=distributed.rank(), world_size=distributed.world_size())
         builder = counting_builder(ctx, words, config, coactivation, context_words)
         windows, skip = checkpoint.restore(builder, windows, resume)
         arrays, meta = run_pass(ctx.model, ctx.hook, sae, windows, tokens, config, progress, {"texts": source},
                                 max_seconds, builder=builder, skip_windows=skip, on_batch=checkpoint.maybe_save,
                                 bar=bar)
+        if not distributed.is_main():
+            # Under torchrun the pass's state is merged into every rank (run_pass); the rest is rank 0's alone.
+            checkpoint.clear()
+            return Prepared(folder, int(meta["tokens"]), source, {"pass": round(time.perf_counter() - started, 1)},
+                            resumed_from=skip * config.seq_len)
         d = dash.Dashboards(arrays, meta)
         store.put(dash.KIND, d, "folder", save_to=folder)
         store.adopt_stats(dash.stats_of(d))
@@ -199,9 +206,15 @@ def counting_builder(ctx, words: list[str], config: DashboardConfig = DashboardC
 class _Checkpoint:
     """The pass's state on disk: saved every ``CHECKPOINT_S`` seconds, restored when the same call runs again."""
 
-    def __init__(self, folder: Path, key: dict):
+    def __init__(self, folder: Path, key: dict, rank: int = 0, world_size: int = 1):
         self.folder, self.key = folder, key
-        self.path = folder / "dashboards-state.pt"
+        # under torchrun each rank keeps its own shard's state (and resumes it): the ranks' files together
+        # are the pass's state, and the key records how many ranks there were
+        if world_size > 1:
+            self.key = {**key, "world_size": world_size}
+            self.path = folder / f"dashboards-state.rank{rank}-of-{world_size}.pt"
+        else:
+            self.path = folder / "dashboards-state.pt"
         self.last = time.perf_counter()
         self.digest = None   # of the first windows: a resumed run must read the same texts
         self.seconds = 0.0   # spent writing checkpoints
@@ -217,11 +230,13 @@ class _Checkpoint:
             return stream, 0
         state = torch.load(self.path, weights_only=False)
         if state.get("key") != self.key or state.get("digest") != self.digest:
-            print("saewidgets: the checkpoint in", self.folder, "is from another prepare call; starting afresh.")
+            if distributed.is_main():
+                print("saewidgets: the checkpoint in", self.folder, "is from another prepare call; starting afresh.")
             return stream, 0
         builder.load_state_dict(state["builder"])
         print(f"saewidgets: resuming prepare after {state['windows']:,} windows "
-              f"({builder.tokens:,} tokens) from {self.path}.", flush=True)
+              f"({builder.tokens:,} tokens{'' if distributed.world_size() == 1 else ' of this rank'}) "
+              f"from {self.path}.", flush=True)
         return stream, int(state["windows"])
 
     def maybe_save(self, builder: DashboardBuilder, windows_done: int) -> None:
@@ -240,8 +255,10 @@ class _Checkpoint:
         self.seconds += self.last - started
 
     def clear(self) -> None:
-        if self.path.exists():
-            self.path.unlink()
-        if self.folder.is_dir() and not any(self.folder.iterdir()):
-            self.folder.rmdir()
+        self.path.unlink(missing_ok=True)
+        try:
+            if self.folder.is_dir() and not any(self.folder.iterdir()):
+                self.folder.rmdir()
+        except OSError:  # another rank's checkpoint is still there
+            pass
 
