@@ -9,10 +9,11 @@ from .evaluate import evaluate
 from .hooks import HookPoint
 from .lab import FeatureActivations, Lab, load
 from .models import ModelLoadError
+from .monitor import Monitor
 from .sae import SAE, SAELoadError
 from .train import train_sae
 from .training_curves import TrainingCurves
 
 __version__ = "0.1.0"
-__all__ = ["load", "Lab", "FeatureActivations", "SAE", "SAELoadError", "ModelLoadError", "HookPoint",
+__all__ = ["load", "Lab", "FeatureActivations", "SAE", "SAELoadError", "ModelLoadError", "HookPoint", "Monitor",
            "train_sae", "TrainingCurves", "evaluate", "__version__"]

@@ -25,7 +25,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 
 import torch
 
-from .steering import batch_steering
+from .hooks import edit
+from .monitor import active_monitor
+from .steering import Intervention
 
 Steer = Mapping[int, float] | None
 
@@ -40,6 +42,8 @@ class Batch:
     cancelled: bool = False
     seconds: float = 0.0
     first_token_s: float | None = None  # time from the call to the first generated token
+    stopped: list[bool] = field(default_factory=list)      # row ended by a monitor's stop action
+    reasons: list[str | None] = field(default_factory=list)  # why (None: not stopped)
 
 
 def check_settings(max_new_tokens: int, temperature: float) -> None:
@@ -53,8 +57,8 @@ def check_settings(max_new_tokens: int, temperature: float) -> None:
 class _Stream:
     """A generate() streamer: collects each row's new tokens and reports the texts after every step."""
 
-    def __init__(self, tokenizer, rows: int, eos: set[int], on_step, start: float):
-        self.tokenizer, self.eos, self.on_step, self.start = tokenizer, eos, on_step, start
+    def __init__(self, tokenizer, rows: int, eos: set[int], on_step, start: float, watch=None):
+        self.tokenizer, self.eos, self.on_step, self.start, self.watch = tokenizer, eos, on_step, start, watch
         self.ids: list[list[int]] = [[] for _ in range(rows)]
         self.done = [False] * rows
         self.prompt_seen = False
@@ -66,7 +70,10 @@ class _Stream:
             return
         if self.first_token_s is None:
             self.first_token_s = time.perf_counter() - self.start
-        for r, token in enumerate(value.reshape(-1).tolist()):
+        tokens = value.reshape(-1).tolist()
+        if self.watch is not None:  # the monitor learns which token its next decoding step reads
+            self.watch.read_tokens(tokens)
+        for r, token in enumerate(tokens):
             if self.done[r]:
                 continue
             self.ids[r].append(token)
@@ -96,14 +103,16 @@ class _Cancelled:
 def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple[Steer, str]], *,
                   max_new_tokens: int = 64, temperature: float = 0.0, seed: int | None = None,
                   on_step: Callable[[list[str]], None] | None = None,
-                  cancel: threading.Event | None = None, **generate_kwargs) -> Batch:
+                  cancel: threading.Event | None = None, monitor=None, **generate_kwargs) -> Batch:
     """Generate every row in one batched call: row r reads ``prompt_ids[r]`` and is steered by ``rows[r]``.
 
     Prompts of different lengths are left-padded; each row's attention sink (its first real token) is
     never steered. ``on_step(texts)`` streams; setting ``cancel`` stops within one decoding step.
-    Other keyword arguments go to ``model.generate`` (e.g. ``min_new_tokens`` for benchmarks).
+    ``monitor`` (a ``monitor.Monitor``; default: the one entered with ``with monitor:`` on this model, if
+    any) watches every row, after the row's steering, in the same hook. Other keyword arguments go to
+    ``model.generate`` (e.g. ``min_new_tokens`` for benchmarks).
     """
-    from transformers import StoppingCriteriaList
+    from transformers import LogitsProcessorList, StoppingCriteriaList
 
     if len(prompt_ids) != len(rows) or not rows:
         raise ValueError("generate_rows needs one prompt a row and at least one row.")
@@ -121,20 +130,40 @@ def generate_rows(lab, prompt_ids: Sequence[Sequence[int]], rows: Sequence[tuple
     eos = getattr(lab.model.generation_config, "eos_token_id", None)
     eos = set(eos if isinstance(eos, (list, tuple)) else [eos if eos is not None else tok.eos_token_id]) - {None}
     start = time.perf_counter()
-    stream = _Stream(tok, len(rows), eos, on_step, start)
+    monitor = monitor if monitor is not None else active_monitor(lab.model)
+    watch = monitor.start(prompt_ids, pad, eos) if monitor is not None else None
+    stream = _Stream(tok, len(rows), eos, on_step, start, watch)
     cancel = cancel or threading.Event()
     if seed is not None:
         torch.manual_seed(seed)
     sampling = {"do_sample": True, "temperature": float(temperature)} if temperature > 0 else {"do_sample": False}
     steered = any(steer for steer, _ in rows)
-    hook = batch_steering(lab.model, lab.need_sae(), lab.hook, rows, pad) if steered else _nothing()
-    with model_lock(lab.model), hook:
-        lab.model.generate(ids, attention_mask=mask, max_new_tokens=min(max_new_tokens, room), pad_token_id=pad_id,
-                           top_p=None, top_k=None, streamer=stream,
-                           stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **sampling,
-                           **generate_kwargs)
+    steering = Intervention(lab.need_sae(), rows, pad) if steered else None
+    processors = LogitsProcessorList([watch.logits_processor()] if watch is not None else [])
+    try:
+        with model_lock(lab.model), edit(lab.model, lab.hook, _chain(steering, watch)) if (steering or watch) \
+                else _nothing():
+            lab.model.generate(ids, attention_mask=mask, max_new_tokens=min(max_new_tokens, room),
+                               pad_token_id=pad_id, top_p=None, top_k=None, streamer=stream,
+                               logits_processor=processors,
+                               stopping_criteria=StoppingCriteriaList([_Cancelled(cancel)]), **sampling,
+                               **generate_kwargs)
+    finally:
+        if watch is not None:
+            watch.finish(cancelled=cancel.is_set())
+    stopped = list(watch.stopping) if watch is not None else [False] * len(rows)
+    reasons = [watch.reason(r) for r in range(len(rows))] if watch is not None else [None] * len(rows)
     return Batch(stream.texts(), [len(i) for i in stream.ids], list(stream.done), cancel.is_set(),
-                 time.perf_counter() - start, stream.first_token_s)
+                 time.perf_counter() - start, stream.first_token_s, stopped, reasons)
+
+
+def _chain(steering, watch):
+    """The one hook function: the call's own steering first, then the monitor reads (and may act)."""
+    if watch is None:
+        return steering
+    if steering is None:
+        return watch
+    return lambda x: watch(steering(x))
 
 
 class _nothing:

@@ -52,5 +52,7 @@ export const steerCss = String.raw`
   font-family: var(--saew-text-font); font-size: var(--jp-content-font-size1, 14px); line-height: 1.5;
 }
 .saew-st-col:not(.saew-st-done) .saew-st-text::after { content: "▍"; color: var(--saew-faint); }
+.saew-st-note { padding: 2px 8px 4px; color: var(--saew-warn); font-size: 0.9em; border-top: 1px dashed var(--saew-border); }
+.saew-st-note[hidden] { display: none; }
 .saew-st-chat[hidden], .saew-st-search[hidden], .saew-notice[hidden], .saew-hm-error[hidden] { display: none; }
 `;

@@ -26,7 +26,7 @@ class Explorer(ipywidgets.VBox):
 
     feature = t.Int(None, allow_none=True)
 
-    def __init__(self, lab, text: str | None = None, *, show_map: bool = True, steer: bool = True):
+    def __init__(self, lab, text: str | None = None, *, show_map: bool = True, steer: bool = True, monitor=None):
         self._lab = lab
         self.text = ipywidgets.Textarea(value=DEFAULT_TEXT if text is None else text, rows=2,
                                         placeholder="Type a text, then Show",
@@ -50,9 +50,22 @@ class Explorer(ipywidgets.VBox):
         if show_map:
             self.map = FeatureMap(lab)
             children.append(self.map)
+        self.monitor_view = None
         if steer:
-            self.panel = lab.steer()
-            children.append(self.panel)
+            self.panel = lab.steer(monitor=monitor) if monitor is not None else lab.steer()
+            if monitor is not None:  # the monitor's timeline beside the panel; the panel watches its generations
+                self.monitor_view = self.panel.monitor_view
+                self.monitor_view.layout = ipywidgets.Layout(flex="1 1 22rem", min_width="18rem")
+                self.panel.layout.flex = "2 1 30rem"
+                children.append(ipywidgets.HBox([self.panel, self.monitor_view],
+                                                layout=ipywidgets.Layout(flex_flow="row wrap")))
+            else:
+                children.append(self.panel)
+        elif monitor is not None:
+            from .monitor import MonitorView
+
+            self.monitor_view = MonitorView(monitor)
+            children.append(self.monitor_view)
         super().__init__(children=children)
         self._links = [t.link((self, "feature"), (view, "feature")) for view in (self.card, self.map) if view is not None]
         # The same links in the browser (ipywidgets.jslink): a click moves every view at once, and they keep
@@ -123,6 +136,7 @@ class Explorer(ipywidgets.VBox):
             self.panel.run()
 
 
-def explorer(lab, text: str | None = None, *, show_map: bool = True, steer: bool = True) -> Explorer:
-    """``lab.explorer()``: heatmap, card, map and steering panel, linked by one selected feature."""
-    return Explorer(lab, text, show_map=show_map, steer=steer)
+def explorer(lab, text: str | None = None, *, show_map: bool = True, steer: bool = True, monitor=None) -> Explorer:
+    """``lab.explorer()``: heatmap, card, map and steering panel, linked by one selected feature (and, with
+    ``monitor``, the monitor's live timeline beside the panel)."""
+    return Explorer(lab, text, show_map=show_map, steer=steer, monitor=monitor)

@@ -28,6 +28,7 @@ from ..analysis.labels import feature_label
 from ..checks import check_feature, check_strength
 from ..generation import check_settings, generate_rows, model_worker
 from .bundle import esm
+from .monitor import MonitorView
 
 # Slider range, step, the strength a newly added feature starts at, and the "all strengths" ladder, per
 # method. The defaults come from bench/steering_eval.py (docs/steering.md): on the default SAE, clamp/add
@@ -66,9 +67,14 @@ class SteerPanel(anywidget.AnyWidget):
     error = t.Unicode("").tag(sync=True)
 
     def __init__(self, lab, features=None, *, prompt: str | None = None, method: str = "clamp",
-                 max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0, chat: bool = True, **kwargs):
+                 max_new_tokens: int = 48, temperature: float = 0.0, seed: int = 0, chat: bool = True,
+                 monitor=None, **kwargs):
         self._esm = esm("steer_panel")
         self._lab = lab
+        # a monitor watches every generation of the panel; its live timeline is shown beside the panel
+        self._monitor = monitor
+        self.monitor_view = MonitorView(monitor) if monitor is not None else None
+        self._beside = None
         sae = lab.need_sae()
         if method not in steering_mod.METHODS:
             raise ValueError(f"unknown steering method {method!r}; use one of {', '.join(steering_mod.METHODS)}.")
@@ -125,6 +131,18 @@ class SteerPanel(anywidget.AnyWidget):
         widget.observe(added, names=name)
         if getattr(widget, name, None) is not None:
             self.add(getattr(widget, name))
+
+    def _repr_mimebundle_(self, **kwargs):
+        if self.monitor_view is None:
+            return super()._repr_mimebundle_(**kwargs)
+        if self._beside is None:  # the panel and the monitor's timeline side by side
+            import ipywidgets
+
+            self.monitor_view.layout = ipywidgets.Layout(flex="1 1 22rem", min_width="18rem")
+            self.layout.flex = "2 1 30rem"
+            self._beside = ipywidgets.HBox([self, self.monitor_view],
+                                           layout=ipywidgets.Layout(flex_flow="row wrap", align_items="flex-start"))
+        return self._beside._repr_mimebundle_(**kwargs)
 
     def save_html(self, path, **kwargs):
         """The panel with the generations it made (marked as recorded) as one self-contained HTML file."""
@@ -208,7 +226,8 @@ class SteerPanel(anywidget.AnyWidget):
             for c in columns:
                 if "row" in c:
                     done = status != "running" or bool(done_rows and done_rows[c["row"]])
-                    out.append({"label": c["label"], "text": texts[c["row"]], "done": done})
+                    out.append({"label": c["label"], "text": texts[c["row"]], "done": done,
+                                **({"note": c["note"]} if c.get("note") else {})})
                 else:
                     out.append({"label": c["label"], "text": c["text"], "done": True})
             return {"id": run_id, "mode": self.mode, "status": status, "columns": out,
@@ -229,11 +248,14 @@ class SteerPanel(anywidget.AnyWidget):
             return
         try:
             batch = generate_rows(self._lab, [plan["ids"]] * len(rows), rows, on_step=on_step, cancel=job.cancel,
-                                  **plan["settings"])
+                                  monitor=self._monitor, **plan["settings"])
         except Exception as err:  # shown in the panel; the hook is already gone (hooks.edit)
             self._write(run_id, payload([""] * len(rows), "error"), f"{type(err).__name__}: {err}")
             return
         status = "stopped" if batch.cancelled else "done"
+        for c in columns:  # a monitor's stop action says why that column ended
+            if "row" in c and batch.stopped and batch.stopped[c["row"]]:
+                c["note"] = batch.reasons[c["row"]]
         for c in columns:
             if c.get("row") == 0 and c["label"] == "unsteered" and not batch.cancelled:
                 self._cache[plan["key"]] = batch.texts[0]

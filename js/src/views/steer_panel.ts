@@ -27,6 +27,7 @@ export interface ResultColumn {
   label: string;
   text: string;
   done: boolean;
+  note?: string; // e.g. why a monitor stopped this column
 }
 
 export interface SteerResult {
@@ -256,7 +257,9 @@ function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "model" 
     if (!same) {
       output.replaceChildren(...columns.map(() => {
         const col = el("div", "saew-st-col");
-        col.append(el("div", "saew-st-head"), el("div", "saew-st-text"));
+        const note = el("div", "saew-st-note");
+        note.hidden = true;
+        col.append(el("div", "saew-st-head"), el("div", "saew-st-text"), note);
         return col;
       }));
       output.dataset.run = String(r.id);
@@ -268,6 +271,9 @@ function render({ model, el: host }: Pick<RenderProps<SteerPanelState>, "model" 
       col.classList.toggle("saew-st-done", c.done);
       (col.children[0] as HTMLElement).textContent = c.label;
       (col.children[1] as HTMLElement).textContent = c.text; // text, never HTML
+      const note = col.children[2] as HTMLElement;
+      note.textContent = c.note ?? "";
+      note.hidden = !c.note;
     });
   }
 
