@@ -1,4 +1,4 @@
-"""Feature families across the default's widths (512, 2,048, 16,384 latents): how features match and split.
+"""Feature families across the default's widths (1,024, 2,048, 16,384 latents): how features match and split.
 
     .venv/bin/python bench/family_measure.py                 # writes bench/results/family.json + docs/family-cosines.png
 

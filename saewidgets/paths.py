@@ -25,10 +25,10 @@ DEFAULT_SAE_DIR = package_data("default-sae")  # the shipped SAE and its precomp
 
 # The widths of the default SAE trained on the same activations (issue 17's family): name -> folder.
 SHIPPED_SAES = {"default": DEFAULT_SAE_DIR, "default-16k": DEFAULT_SAE_DIR,
-                "default-512": package_data("default-512"), "default-2k": package_data("default-2k")}
+                "default-1k": package_data("default-1k"), "default-2k": package_data("default-2k")}
 
 
 def shipped_sae(name) -> Path | None:
     """The folder of a shipped SAE named like ``"default-2k"``, or None for any other name."""
     return SHIPPED_SAES.get(name) if isinstance(name, str) else None
-SHIPPED_FAMILY = ("default-512", "default-2k", "default-16k")  # narrowest first; lab.family's default widths
+SHIPPED_FAMILY = ("default-1k", "default-2k", "default-16k")  # narrowest first; lab.family's default widths

@@ -77,7 +77,7 @@ class Family:
     def __init__(self, members: Sequence[tuple[str, object]]):
         if len(members) < 2:
             raise ValueError("a family needs SAEs of at least two widths, e.g. "
-                             "lab.family(f, widths=['default-512', 'default-2k']).")
+                             "lab.family(f, widths=['default-1k', 'default-2k']).")
         members = sorted(members, key=lambda m: m[1].need_sae().d_sae)
         self.names = [name for name, _ in members]
         self.contexts = [ctx for _, ctx in members]

@@ -1,6 +1,6 @@
 """Family view: one feature's tree across SAE widths, above the card of the node last clicked.
 
-    view = lab.family_view(14703)      # the default's widths: 512, 2,048 and 16,384 latents
+    view = lab.family_view(14703)      # the default's widths: 1,024, 2,048 and 16,384 latents
     view.show("default-2k", 812)       # another feature's family
 
 The tree (``js/src/views/family_tree.ts``) draws one column per width, narrowest on the left, with an edge

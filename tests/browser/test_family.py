@@ -1,4 +1,4 @@
-"""The family view and the map's width switch in a real JupyterLab on the default's three widths (512, 2,048 and
+"""The family view and the map's width switch in a real JupyterLab on the default's three widths (1,024, 2,048 and
 16,384 latents): the tree draws every node of ``lab.family``; hovering a node shows its top examples (as text);
 clicking one opens its card (in its own SAE); ⟲ re-roots the tree; the map switches width and keeps the selection
 on the best-matching feature; dark theme."""
@@ -23,8 +23,8 @@ CELLS = [
     "lab = browser_lab()\n"
     "fam = lab.feature_family()\n"
     "children = np.bincount(fam.best_in(1, 0)[0][fam.best_in(1, 0)[1] >= 0.4], minlength=fam.width(0))\n"
-    "P = int(np.argmax(children))  # the 512-latent feature that splits most\n"
-    "v = lab.family_view(P, sae='default-512')",
+    "P = int(np.argmax(children))  # the 1,024-latent feature that splits most\n"
+    "v = lab.family_view(P, sae='default-1k')",
     "v",
     "m = lab.map(progress=False)\nm",
 ]
@@ -45,13 +45,13 @@ def nb(open_notebook):
 
 def test_the_tree_draws_every_node_of_the_family(nb):
     view = nb.cell(1).locator(VIEW)
-    frame = kernel_json(nb, "lab.family(P, sae='default-512')[['sae', 'feature', 'relation']].values.tolist()")
+    frame = kernel_json(nb, "lab.family(P, sae='default-1k')[['sae', 'feature', 'relation']].values.tolist()")
     nodes = view.locator(".saew-fam-node")
     expect(nodes).to_have_count(len(frame))
-    assert frame[0][0] == "default-512" and frame[0][2] == "self"
+    assert frame[0][0] == "default-1k" and frame[0][2] == "self"
     assert sum(r[2] == "child" for r in frame) >= 2  # the feature that splits most has children to draw
     cols = view.locator(".saew-fam-cols").inner_text()
-    assert "512 latents" in cols and "2,048 latents" in cols and "16,384 latents" in cols
+    assert "1,024 latents" in cols and "2,048 latents" in cols and "16,384 latents" in cols
     ids = nodes.locator(".saew-fam-id").all_inner_texts()
     assert [int(t.split("·")[0].strip().lstrip("#")) for t in ids] == [r[1] for r in frame]
     # children sit in the second column, right of their parent
