@@ -32,7 +32,7 @@ from .labels import feature_labels
 from .neighbors import unit_decoder
 
 # A child must point at least this close to its parent. The 99.9th percentile of best-match cosines against
-# a randomly rotated copy of the wider decoder is 0.34 (512 -> 2k) and 0.38 (2k -> 16k) on the default widths
+# a randomly rotated copy of the wider decoder is 0.20 (1k -> 2k) and 0.22 (2k -> 16k) on the default widths
 # (bench/family_measure.py, docs/families.md): above 0.4 a match is not chance.
 CHILD_COSINE = 0.4
 MAX_CHILDREN = 6  # per node in a tree; the rest are counted, not drawn
