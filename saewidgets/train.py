@@ -134,16 +134,8 @@ class TopKTrainer:
         if distributed.active():
             return self._step_shared(x)
         cfg = self.cfg
-        # Linear decay over the last lr_decay_fraction of the run.
-        progress = self.tokens_seen / cfg.tokens
-        decay_start = 1 - cfg.lr_decay_fraction
-        scale = 1.0 if progress < decay_start else max(0.0, (1 - progress) / cfg.lr_decay_fraction)
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr * scale
-        if not torch.isfinite(x).all():
-            self.skipped_steps += 1
-            if self.skipped_steps > 10:
-                raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
+        self._schedule_lr()
+        if self._skip_bad_batch(not torch.isfinite(x).all()):
             return {}
         dead = self.since_fired > self.dead_tokens
         self._reset_adam(dead & ~self.was_dead)
@@ -178,6 +170,24 @@ class TopKTrainer:
                 "l0": float((top_vals > 0).sum(1).float().mean()),
                 "dead_fraction": float(dead.float().mean())}
 
+    def _schedule_lr(self) -> None:
+        """Linear decay over the last ``lr_decay_fraction`` of the run."""
+        cfg = self.cfg
+        progress = self.tokens_seen / cfg.tokens
+        decay_start = 1 - cfg.lr_decay_fraction
+        scale = 1.0 if progress < decay_start else max(0.0, (1 - progress) / cfg.lr_decay_fraction)
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr * scale
+
+    def _skip_bad_batch(self, bad) -> bool:
+        """True for a batch holding NaN/inf activations (skipped); more than 10 of them is an error."""
+        if not bad:
+            return False
+        self.skipped_steps += 1
+        if self.skipped_steps > 10:
+            raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
+        return True
+
     def _step_shared(self, x: torch.Tensor) -> dict:
         """``step`` for one rank of several, each holding some rows of the same global batch.
 
@@ -189,16 +199,8 @@ class TopKTrainer:
         """
         cfg = self.cfg
         n = distributed.all_reduce_number(len(x))
-        progress = self.tokens_seen / cfg.tokens
-        decay_start = 1 - cfg.lr_decay_fraction
-        scale = 1.0 if progress < decay_start else max(0.0, (1 - progress) / cfg.lr_decay_fraction)
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr * scale
-        bad = distributed.all_reduce_number(int(not torch.isfinite(x).all()))
-        if bad:
-            self.skipped_steps += 1
-            if self.skipped_steps > 10:
-                raise FloatingPointError("more than 10 batches held NaN/inf activations; check the model and data.")
+        self._schedule_lr()
+        if self._skip_bad_batch(distributed.all_reduce_number(int(not torch.isfinite(x).all()))):
             return {}
         dead = self.since_fired > self.dead_tokens
         self._reset_adam(dead & ~self.was_dead)
