@@ -137,14 +137,7 @@ class TopKTrainer:
         self._schedule_lr()
         if self._skip_bad_batch(not torch.isfinite(x).all()):
             return {}
-        dead = self.since_fired > self.dead_tokens
-        self._reset_adam(dead & ~self.was_dead)
-        self.was_dead = dead
-        k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
-        vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
-        top_vals, top_idx = F.relu(vals[:, :cfg.k]), idx[:, :cfg.k]
-        recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
-        err = x - recon
+        dead, k_aux, vals, idx, top_vals, top_idx, err = self._encode(x)
         total_var = (x - x.mean(0)).pow(2).sum()
         fvu = err.pow(2).sum() / total_var
         loss = fvu
@@ -169,6 +162,18 @@ class TopKTrainer:
         return {"loss": loss.item(), "fvu": fvu.item(), "aux_loss": aux.item(),
                 "l0": float((top_vals > 0).sum(1).float().mean()),
                 "dead_fraction": float(dead.float().mean())}
+
+    def _encode(self, x: torch.Tensor):
+        """Dead latents (their Adam moments reset when newly dead), the Top-K (+ AuxK) selection and the error."""
+        cfg = self.cfg
+        dead = self.since_fired > self.dead_tokens
+        self._reset_adam(dead & ~self.was_dead)
+        self.was_dead = dead
+        k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
+        vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
+        top_vals, top_idx = F.relu(vals[:, :cfg.k]), idx[:, :cfg.k]
+        recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
+        return dead, k_aux, vals, idx, top_vals, top_idx, x - recon
 
     def _schedule_lr(self) -> None:
         """Linear decay over the last ``lr_decay_fraction`` of the run."""
@@ -202,14 +207,7 @@ class TopKTrainer:
         self._schedule_lr()
         if self._skip_bad_batch(distributed.all_reduce_number(int(not torch.isfinite(x).all()))):
             return {}
-        dead = self.since_fired > self.dead_tokens
-        self._reset_adam(dead & ~self.was_dead)
-        self.was_dead = dead
-        k_aux = min(self.k_aux, int(dead.sum())) if self.tokens_seen > self.dead_tokens else 0
-        vals, idx = _TopKSelect.apply(x, self.b_dec, self.W_enc, self.b_enc, cfg.k, k_aux, dead, self.select_dtype)
-        top_vals, top_idx = F.relu(vals[:, :cfg.k]), idx[:, :cfg.k]
-        recon = F.embedding_bag(top_idx, self.W_dec, per_sample_weights=top_vals, mode="sum") + self.b_dec
-        err = x - recon
+        dead, k_aux, vals, idx, top_vals, top_idx, err = self._encode(x)
         fvu = err.pow(2).sum() / _global_variance(x, n)
         loss = fvu
         aux = torch.zeros((), device=x.device)

@@ -174,7 +174,12 @@ class Family:
         """The tree as a DataFrame: one row per node (see ``lab.family``). ``examples``: also the share of each
         node's top examples on which its parent in the tree fires (``parent_fires``; ``self_fires`` is the node
         itself on the same re-read examples, the control)."""
-        nodes = self.tree(member, feature, min_cosine, max_children)
+        return self.frame_of(self.tree(member, feature, min_cosine, max_children), member, feature, min_cosine,
+                             examples)
+
+    def frame_of(self, nodes: list[Node], member: int, feature: int, min_cosine: float = CHILD_COSINE,
+                 examples: bool = False) -> pd.DataFrame:
+        """``frame`` for a tree already built (``tree``'s nodes, in order)."""
         rows = []
         for n in nodes:
             ctx = self.contexts[n.member]

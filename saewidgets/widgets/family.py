@@ -43,8 +43,8 @@ def tree_payload(family: Family, member: int, feature: int, min_cosine: float = 
                  max_children: int = MAX_CHILDREN, examples: bool = True) -> dict[str, Any]:
     """What the view draws: the widths, and one entry per node of ``family.frame(member, feature)`` (with
     ``examples``: on how many of its top examples its parent fires too)."""
-    df = family.frame(member, feature, min_cosine, max_children, examples=examples)
     nodes = family.tree(member, feature, min_cosine, max_children)
+    df = family.frame_of(nodes, member, feature, min_cosine, examples=examples)
     rows = []
     for n, row in zip(nodes, df.itertuples()):
         rows.append({"member": n.member, "feature": n.feature, "parent": n.parent, "relation": n.relation,
